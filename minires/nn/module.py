@@ -1,0 +1,289 @@
+"""Module, Parameter, Sequential and no_grad: the skeleton every layer hangs on.
+
+There is no autograd. Each layer writes its own ``forward`` (which keeps on ``self``
+whatever ``backward`` will need) and its own ``backward`` (which returns the gradient
+with respect to its input and ADDS the gradients of its parameters into ``param.grad``).
+A network's backward is its layers' backwards called in reverse order.
+"""
+import contextlib
+
+import numpy as np
+
+from ..backend import DeviceError, check_device, device_of, to_device, xp_of
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` layers keep no cache for backward (inference uses less memory)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Parameter:
+    """A trainable array ``data`` and its gradient ``grad`` (same array module, dtype and shape)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = xp_of(data).zeros_like(data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, device={device_of(self.data)})"
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Sub-modules and Parameters are found by looking at the attributes, in the order they
+    were set, so ``self.conv1 = Conv2d(...)`` is all it takes to register one; the
+    attribute names become the state_dict keys (``layer1.0.conv1.weight``), exactly as in
+    PyTorch. Buffers (state that is saved but not trained, like batch norm's running mean)
+    are the attributes named in ``buffer_names``.
+    """
+
+    buffer_names = ()
+    training = True
+    path = ""  # dotted name inside the network, e.g. 'layer1.0.conv1'; set when attached
+
+    def __setattr__(self, name, value):
+        # A module learns its full dotted name when it is attached, so that an error raised
+        # deep in a network can say *which* layer ('layer3.2.conv1') got the bad input.
+        if isinstance(value, Module):
+            for sub_name, sub in value.named_modules():
+                object.__setattr__(sub, "path", f"{name}.{sub_name}" if sub_name else name)
+        object.__setattr__(self, name, value)
+
+    # ----- the contract every layer fills in -----
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} has no forward")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----- walking the tree -----
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        """(name, module) for this module and every module below it, depth first."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) pairs: a module's own parameters first, then its children's."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield (f"{prefix}.{name}" if prefix else name), value
+        for name, child in self.named_children():
+            yield from child.named_parameters(f"{prefix}.{name}" if prefix else name)
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name in self.buffer_names:
+            yield (f"{prefix}.{name}" if prefix else name), getattr(self, name)
+        for name, child in self.named_children():
+            yield from child.named_buffers(f"{prefix}.{name}" if prefix else name)
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def num_parameters(self):
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # ----- modes and gradients -----
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    # ----- saving and loading -----
+    def state_dict(self):
+        """name -> array for every parameter and buffer (the arrays themselves, not copies).
+
+        Keys are ordered as PyTorch orders them: a module's own parameters, its own
+        buffers, then each child's entries in turn.
+        """
+        sd = {}
+        self._fill_state_dict(sd, "")
+        return sd
+
+    def _fill_state_dict(self, sd, prefix):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                sd[prefix + name] = value.data
+        for name in self.buffer_names:
+            sd[prefix + name] = getattr(self, name)
+        for name, child in self.named_children():
+            child._fill_state_dict(sd, f"{prefix}{name}.")
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the arrays of ``state_dict`` into this module's parameters and buffers.
+
+        Values keep this module's dtype and device (a float64 NumPy file loads into a
+        float32 CuPy model). With ``strict`` every key must match; any missing, unexpected
+        or mis-shaped entry is reported, all of them in one error.
+        Returns ``(missing_keys, unexpected_keys)``.
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = [f"{k}: model has {tuple(own[k].shape)}, state_dict has {tuple(np.shape(state_dict[k]))}"
+                      for k in own if k in state_dict and tuple(own[k].shape) != tuple(np.shape(state_dict[k]))]
+        problems = []
+        if mismatched:
+            problems.append("shape mismatch for " + "; ".join(mismatched[:10])
+                            + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 10 else ""))
+        if strict and missing:
+            problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}"
+                            + (" ..." if len(missing) > 10 else ""))
+        if strict and unexpected:
+            problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}"
+                            + (" ..." if len(unexpected) > 10 else ""))
+        if problems:
+            raise KeyError(f"{self._describe()}: load_state_dict failed: " + " | ".join(problems))
+        for key, target in own.items():
+            if key in state_dict:
+                xp = xp_of(target)
+                target[...] = xp.asarray(to_device(state_dict[key], device_of(target)), dtype=target.dtype)
+        return missing, unexpected
+
+    # ----- devices and dtypes -----
+    def to(self, device=None, dtype=None):
+        """Move every parameter, gradient and buffer to ``device`` ('cpu'/'cuda') and/or
+        cast the floating ones to ``dtype``. Integer buffers (num_batches_tracked) keep theirs.
+        Any cache from a previous forward is dropped."""
+        if device is not None:
+            check_device(device)
+        dtype = None if dtype is None else np.dtype(dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"{self._describe()}.to: dtype must be a floating type, got {dtype}")
+
+        def convert(a):
+            if device is not None:
+                a = to_device(a, device)
+            if dtype is not None and a.dtype.kind == "f":
+                a = a.astype(dtype, copy=False)
+            return a
+
+        for m in self.modules():
+            for value in vars(m).values():
+                if isinstance(value, Parameter):
+                    value.data, value.grad = convert(value.data), convert(value.grad)
+            for name in m.buffer_names:
+                object.__setattr__(m, name, convert(getattr(m, name)))
+            m.clear_cache()
+        return self
+
+    def clear_cache(self):
+        """Forget what the last forward kept for backward."""
+        if "cache" in vars(self):
+            self.cache = None
+
+    # ----- helpers for clear error messages -----
+    def _describe(self):
+        return f"{type(self).__name__} '{self.path}'" if self.path else type(self).__name__
+
+    def check_input(self, x, ndim=None, channels=None, channel_axis=1, what="input"):
+        """Raise a clear error if ``x`` is not what this layer expects.
+
+        Checks that ``x`` is an array, of rank ``ndim``, with ``channels`` entries along
+        ``channel_axis``, of a floating dtype equal to the parameters' dtype, and on the
+        same device as the parameters.
+        """
+        name = self._describe()
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"{name}: expected an array as {what}, got {type(x).__name__}")
+        if ndim is not None and x.ndim != ndim:
+            layout = {4: "(N, C, H, W)", 2: "(N, features)"}.get(ndim, f"{ndim} dimensions")
+            raise ValueError(f"{name}: expected {what} of rank {ndim} {layout}, "
+                             f"got shape {tuple(x.shape)} (rank {x.ndim})")
+        if channels is not None and x.shape[channel_axis] != channels:
+            raise ValueError(f"{name}: expected {channels} channels at axis {channel_axis} of {what}, "
+                             f"got {x.shape[channel_axis]} (shape {tuple(x.shape)})")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a floating-point {what}, got dtype {x.dtype} "
+                            f"(convert with x.astype(np.float32))")
+        params = self.parameters()
+        if params:
+            p = params[0].data
+            if device_of(x) != device_of(p):
+                raise DeviceError(f"{name}: {what} is on '{device_of(x)}' but the parameters are on "
+                                  f"'{device_of(p)}'; move the input with minires.to_device(x, '{device_of(p)}') "
+                                  f"or the model with model.to('{device_of(x)}')")
+            if x.dtype != p.dtype:
+                raise TypeError(f"{name}: {what} has dtype {x.dtype} but the parameters are {p.dtype}; "
+                                f"cast the input with x.astype(np.{p.dtype}) or the model with "
+                                f"model.to(dtype=np.{x.dtype})")
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            lines.append("  (" + name + "): " + repr(child).replace("\n", "\n  "))
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Children called one after another; backward walks them in reverse."""
+
+    def __init__(self, *modules):
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def __getitem__(self, i):
+        return self.children()[i]
+
+    def __len__(self):
+        return len(self.children())
+
+    def __iter__(self):
+        return iter(self.children())
+
+    def forward(self, x):
+        for m in self.children():
+            x = m.forward(x)
+        return x
+
+    def backward(self, grad_out):
+        for m in reversed(self.children()):
+            grad_out = m.backward(grad_out)
+        return grad_out

@@ -1,0 +1,140 @@
+"""Conv2d and im2col: naive-loop references, float64 gradient checks across configurations, bad input."""
+import numpy as np
+import pytest
+
+from conftest import on
+from minires import nn
+from minires.backend import DeviceError, gpu_available, to_numpy
+from minires.gradcheck import check_module
+from minires.nn.im2col import col2im, im2col
+
+
+def naive_conv(x, w, b, stride, padding, groups):
+    """Seven nested loops, straight from the definition of (cross-)correlation."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    (SH, SW), (PH, PW) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    y = np.zeros((N, O, OH, OW))
+    Og = O // groups
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            for oh in range(OH):
+                for ow in range(OW):
+                    s = 0.0 if b is None else b[o]
+                    for c in range(Cg):
+                        for i in range(KH):
+                            for j in range(KW):
+                                s += w[o, c, i, j] * xp[n, g * Cg + c, oh * SH + i, ow * SW + j]
+                    y[n, o, oh, ow] = s
+    return y
+
+
+@pytest.mark.parametrize("k,s,p,g,bias,hw", [
+    (3, 1, 1, 1, True, (5, 6)), (3, 2, 1, 2, False, (7, 5)), (1, 1, 0, 1, True, (4, 4)),
+    (1, 2, 0, 4, False, (5, 7)), (7, 2, 3, 1, True, (9, 8)), ((3, 1), (2, 1), (1, 0), 2, True, (6, 5)),
+])
+def test_conv_forward_matches_naive_loops(k, s, p, g, bias, hw, rng, device):
+    conv = nn.Conv2d(4, 8, k, stride=s, padding=p, groups=g, bias=bias).to(device, np.float64)
+    x = rng.standard_normal((2, 4) + hw)
+    y = to_numpy(conv(on(device, x)))
+    ref = naive_conv(x, to_numpy(conv.weight.data), None if conv.bias is None else to_numpy(conv.bias.data),
+                     conv.stride, conv.padding, g)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("s", [1, 2])
+@pytest.mark.parametrize("p", [0, 1, 3])
+@pytest.mark.parametrize("g", [1, 2, 4])
+def test_conv_gradcheck(k, s, p, g, rng, device):
+    H, W = (k + 2, k + 3)  # non-square, and big enough for every kernel
+    conv = nn.Conv2d(4, 8, k, stride=s, padding=p, groups=g).to(device)
+    x = on(device, rng.standard_normal((2, 4, H, W)))
+    result = check_module(conv, x, seed=k * 100 + s * 10 + p, max_entries=60)
+    assert result.ok, str(result)
+    assert result.max_error < 1e-6
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_conv_gradcheck_batch_sizes(batch, rng, device):
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1).to(device)
+    result = check_module(conv, on(device, rng.standard_normal((batch, 3, 6, 5))), max_entries=80)
+    assert result.ok, str(result)
+
+
+def test_im2col_matches_definition_and_col2im_is_its_adjoint(rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    KH, KW, SH, SW, PH, PW = 3, 2, 2, 1, 1, 1
+    col = im2col(x, KH, KW, SH, SW, PH, PW)
+    A, _, _, B, OH, OW = col.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    for a in range(A):
+        for b in range(B):
+            for i in range(KH):
+                for j in range(KW):
+                    np.testing.assert_array_equal(col[a, i, j, b], padded[a, b, i:i + SH * OH:SH, j:j + SW * OW:SW])
+    # adjoint: <im2col(x), c> == <x, col2im(c)> for every x and c; this is why col2im must ADD
+    c = rng.standard_normal(col.shape)
+    lhs = np.sum(col * c)
+    rhs = np.sum(x * col2im(c, 7, 6, SH, SW, PH, PW))
+    assert abs(lhs - rhs) < 1e-10 * max(1.0, abs(lhs))
+
+
+def test_conv_float32_stays_float32(rng):
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    y = conv(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))
+    assert y.dtype == np.float32 and conv.weight.data.dtype == np.float32
+    dx = conv.backward(np.ones_like(y))
+    assert dx.dtype == np.float32 and conv.weight.grad.dtype == np.float32
+
+
+def test_conv_backward_adds_into_grad(rng):
+    conv = nn.Conv2d(2, 3, 3).to(dtype=np.float64)
+    x = rng.standard_normal((1, 2, 4, 4))
+    g = rng.standard_normal((1, 3, 2, 2))
+    conv(x)
+    conv.backward(g)
+    once = conv.weight.grad.copy()
+    conv(x)
+    conv.backward(g)
+    np.testing.assert_allclose(conv.weight.grad, 2 * once)
+
+
+def test_conv_bad_input_errors():
+    conv = nn.Conv2d(3, 8, 3)
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    with pytest.raises(ValueError, match=r"Conv2d.*rank 4.*got shape \(3, 8, 8\)"):
+        conv(x[0])
+    with pytest.raises(ValueError, match="expected 3 channels.*got 4"):
+        conv(np.zeros((1, 4, 8, 8), np.float32))
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        conv(np.zeros((1, 3, 8, 8), np.int64))
+    with pytest.raises(TypeError, match="float64 but the parameters are float32"):
+        conv(np.zeros((1, 3, 8, 8), np.float64))
+    with pytest.raises(ValueError, match="too small"):
+        conv(np.zeros((1, 3, 2, 8), np.float32))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 8, 3, groups=2)
+    with pytest.raises(RuntimeError, match="backward called without a forward"):
+        nn.Conv2d(3, 8, 3).backward(np.zeros((1, 8, 6, 6), np.float32))
+
+
+@pytest.mark.skipif(not gpu_available(), reason="no GPU here: device mixing needs CuPy and a CUDA device")
+def test_conv_device_mixing_is_a_clear_error():
+    conv = nn.Conv2d(3, 8, 3).to("cuda")
+    with pytest.raises(DeviceError, match="input is on 'cpu' but the parameters are on 'cuda'"):
+        conv(np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_device_mixing_message_without_gpu(monkeypatch):
+    """The device check itself, exercised without a GPU by pretending the input lives on 'cuda'."""
+    from minires.nn import module as module_mod
+    conv = nn.Conv2d(3, 8, 3)
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    real = module_mod.device_of
+    monkeypatch.setattr(module_mod, "device_of", lambda a: "cuda" if a is x else real(a))
+    with pytest.raises(DeviceError, match="input is on 'cuda' but the parameters are on 'cpu'.*model.to\\('cuda'\\)"):
+        conv(x)

@@ -1,0 +1,68 @@
+"""The checker itself: it passes right backwards, fails wrong ones, and says where."""
+import numpy as np
+import pytest
+
+from minires import nn
+from minires.gradcheck import check_function, check_module, relative_error
+
+
+def test_relative_error_scale():
+    assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert relative_error([0.0], [0.0]) == 0.0
+    assert abs(relative_error([1.0], [1.1]) - 0.1 / 2.1) < 1e-15
+
+
+def test_check_function_passes_a_right_gradient_and_fails_a_wrong_one(rng):
+    x = rng.standard_normal((3, 4))
+    good = check_function(lambda a: a ** 3, lambda g: 3 * x ** 2 * g, x)
+    assert good.ok and good.max_error < 1e-8
+    bad = check_function(lambda a: a ** 3, lambda g: 2 * x ** 2 * g, x)  # wrong constant
+    assert not bad.ok
+    row = bad.rows[0]
+    assert row["tensor"] == "input" and row["error"] > 0.1 and len(row["worst"]) == 2
+
+
+def test_check_function_several_inputs_named(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    r = check_function(lambda p, q: p @ q, lambda g: (g @ b.T, a.T @ g), a, b, names=["A", "B"])
+    assert r.ok and set(r.errors()) == {"A", "B"}
+
+
+def test_check_function_rejects_wrong_gradient_shapes(rng):
+    x = rng.standard_normal((2, 2))
+    with pytest.raises(ValueError, match="should have shape \\(2, 2\\)"):
+        check_function(lambda a: a * 2, lambda g: g[0], x)
+
+
+class WrongLinear(nn.Linear):
+    def backward(self, grad_out):
+        x = self.cache
+        self.weight.grad += grad_out.T @ x * 0.5  # half the weight gradient
+        self.bias.grad += grad_out.sum(axis=0)
+        return grad_out @ self.weight.data
+
+
+def test_check_module_names_the_wrong_parameter(rng):
+    r = check_module(WrongLinear(4, 3), rng.standard_normal((5, 4)))
+    assert not r.ok
+    errs = r.errors()
+    assert errs["weight"] > 0.1 and errs["input"] < 1e-8 and errs["bias"] < 1e-8
+    text = str(r)
+    assert "weight" in text and "FAIL" in text and "PASS" not in text.splitlines()[-1]
+
+
+def test_direction_mode_and_subsets(rng):
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    x = rng.standard_normal((2, 3, 6, 6))
+    r = check_module(conv, x, mode="direction")
+    assert r.ok and all(row["checked"] == "1 dir" for row in r.rows)
+    r = check_module(conv, x, max_entries=10)
+    assert r.ok and r.rows[0]["checked"] == 10
+    bad = check_module(WrongLinear(4, 3), rng.standard_normal((5, 4)), mode="direction")
+    assert not bad.ok
+
+
+def test_check_module_leaves_the_original_untouched(rng):
+    bn = nn.BatchNorm2d(3)
+    check_module(bn, rng.standard_normal((2, 3, 2, 2)))
+    assert bn.weight.data.dtype == np.float32 and int(bn.num_batches_tracked) == 0

@@ -1,0 +1,145 @@
+"""Module plumbing: naming, parameters and buffers, state_dict, to(), modes, no_grad, clear errors."""
+import numpy as np
+import pytest
+
+from minires import nn
+from minires.gradcheck import check_module
+
+
+class Tiny(nn.Module):
+    """conv -> bn -> relu -> pool -> flatten -> fc, named like torchvision."""
+
+    def __init__(self):
+        self.conv1 = nn.Conv2d(2, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.layer1 = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer1(x)
+        return self.fc(self.flatten(self.avgpool(x)))
+
+    def backward(self, g):
+        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(g)))
+        g = self.layer1.backward(g)
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(g)))
+
+
+def test_state_dict_keys_follow_pytorch_order():
+    keys = list(Tiny().state_dict())
+    assert keys == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                    "bn1.num_batches_tracked", "layer1.0.weight", "layer1.1.weight", "layer1.1.bias",
+                    "layer1.1.running_mean", "layer1.1.running_var", "layer1.1.num_batches_tracked",
+                    "fc.weight", "fc.bias"]
+    m = Tiny()
+    assert [n for n, _ in m.named_parameters()] == [k for k in keys if "running" not in k and "num_batches" not in k]
+    assert m.num_parameters() == 2 * 4 * 9 + 8 + 4 * 4 * 9 + 8 + 4 * 3 + 3
+
+
+def test_paths_name_nested_layers_in_errors():
+    m = Tiny()
+    assert m.layer1[0].path == "layer1.0" and m.fc.path == "fc"
+    with pytest.raises(ValueError, match="Conv2d 'conv1'.*expected 2 channels"):
+        m(np.zeros((1, 3, 5, 5), np.float32))
+
+
+def test_load_state_dict_roundtrip_and_dtype_kept():
+    a, b = Tiny(), Tiny()
+    sd = {k: np.asarray(v, dtype=np.float64) if v.dtype.kind == "f" else v for k, v in a.state_dict().items()}
+    b.load_state_dict(sd)
+    for k, v in b.state_dict().items():
+        np.testing.assert_allclose(v, a.state_dict()[k], rtol=1e-7)
+        if v.dtype.kind == "f":
+            assert v.dtype == np.float32  # the model keeps its own dtype
+
+
+def test_load_state_dict_lists_every_problem():
+    m = Tiny()
+    sd = dict(m.state_dict())
+    del sd["bn1.bias"]
+    sd["fc.extra"] = np.zeros(1)
+    sd["fc.weight"] = np.zeros((5, 4))
+    with pytest.raises(KeyError) as e:
+        m.load_state_dict(sd)
+    msg = str(e.value)
+    assert "missing keys (1): bn1.bias" in msg and "unexpected keys (1): fc.extra" in msg
+    assert "fc.weight: model has (3, 4), state_dict has (5, 4)" in msg
+    before = m.fc.bias.data.copy()
+    del sd["fc.extra"]
+    sd["fc.weight"] = m.fc.weight.data.copy()
+    missing, unexpected = m.load_state_dict(sd, strict=False)
+    assert missing == ["bn1.bias"] and unexpected == []
+    np.testing.assert_array_equal(m.fc.bias.data, before)
+
+
+def test_state_dict_shares_arrays_with_the_model():
+    m = Tiny()
+    sd = m.state_dict()
+    m.train()
+    m(np.random.default_rng(0).standard_normal((2, 2, 4, 4)).astype(np.float32))
+    assert int(sd["bn1.num_batches_tracked"]) == 1 and sd["bn1.running_mean"] is m.bn1.running_mean
+
+
+def test_to_dtype_casts_floats_only():
+    m = Tiny().to(dtype=np.float64)
+    assert all(p.data.dtype == np.float64 and p.grad.dtype == np.float64 for p in m.parameters())
+    assert m.bn1.running_var.dtype == np.float64 and m.bn1.num_batches_tracked.dtype == np.int64
+    with pytest.raises(TypeError, match="floating"):
+        m.to(dtype=np.int32)
+    with pytest.raises(ValueError, match="device must be one of"):
+        m.to("gpu")
+
+
+def test_default_dtype_is_float32_everywhere():
+    m = Tiny()
+    assert all(v.dtype in (np.float32, np.int64) for v in m.state_dict().values())
+    y = m(np.zeros((1, 2, 4, 4), np.float32))
+    assert y.dtype == np.float32
+
+
+def test_train_eval_and_zero_grad(rng):
+    m = Tiny().to(dtype=np.float64)
+    assert all(x.training for x in m.modules())
+    m.eval()
+    assert not any(x.training for x in m.modules())
+    y = m(rng.standard_normal((2, 2, 4, 4)))
+    m.backward(np.ones_like(y))
+    assert any(np.any(p.grad != 0) for p in m.parameters())
+    m.zero_grad()
+    assert all(np.all(p.grad == 0) for p in m.parameters())
+
+
+def test_no_grad_keeps_no_cache(rng):
+    m = Tiny()
+    with nn.no_grad():
+        m(rng.standard_normal((2, 2, 4, 4)).astype(np.float32))
+    assert m.conv1.cache is None and m.relu.cache is None
+    with pytest.raises(RuntimeError, match="without a forward"):
+        m.fc.backward(np.zeros((2, 3), np.float32))
+    assert nn.is_grad_enabled()
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_small_network_gradcheck_end_to_end(train, rng):
+    m = Tiny().train(train)
+    result = check_module(m, rng.standard_normal((3, 2, 4, 4)), max_entries=40)
+    assert result.ok, str(result)
+    assert len(result.rows) == 1 + len(m.parameters())
+
+
+def test_manual_seed_makes_init_repeatable():
+    nn.manual_seed(3)
+    a = Tiny().state_dict()
+    nn.manual_seed(3)
+    b = Tiny().state_dict()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_repr_shows_the_tree():
+    text = repr(Tiny())
+    assert "(conv1): Conv2d(2, 4, kernel_size=(3, 3)" in text and "(layer1): Sequential(" in text
