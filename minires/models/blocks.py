@@ -1,0 +1,149 @@
+"""Residual blocks: BasicBlock (two 3x3 convs) and Bottleneck (1x1, 3x3, 1x1), and shortcuts.
+
+The whole idea of ResNet (He et al., 2015) is one line of the forward,
+``out = relu(main(x) + shortcut(x))``, and its mirror image in the backward: the gradient
+that reaches the block's output goes through the final ReLU, then *splits* — one copy
+flows back through the main path, one through the shortcut — and the two are *summed*.
+Because the identity shortcut passes its copy unchanged, a deep stack of blocks always
+has a short, undamped path for the gradient.
+
+Attribute names are torchvision's, so the state_dict keys are too (``conv1.weight``,
+``bn2.running_var``, ``downsample.0.weight``). torchvision reuses one ``relu`` module;
+here each ReLU is its own module (``relu1``, ``relu2`` ...) because each keeps its own
+cache for the backward. ReLUs hold no parameters, so the keys are unchanged.
+"""
+from ..backend import xp_of
+from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_grad_enabled
+
+
+def conv3x3(in_planes, out_planes, stride=1, groups=1):
+    """3x3 convolution with padding 1 (keeps the size at stride 1), no bias: a batch norm follows."""
+    return Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=False)
+
+
+def conv1x1(in_planes, out_planes, stride=1):
+    return Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+
+
+def projection(in_planes, out_planes, stride):
+    """The "dashed" shortcut of the paper's Figure 3 (option B): 1x1 conv with stride + batch norm,
+    used where the block changes the shape. Keys: ``downsample.0.*`` and ``downsample.1.*``."""
+    return Sequential(conv1x1(in_planes, out_planes, stride), BatchNorm2d(out_planes))
+
+
+class ShortcutA(Module):
+    """The paper's parameter-free shortcut for its CIFAR nets (option A).
+
+    x (N, C, H, W) -> (N, C + 2*pad, ceil(H/2), ceil(W/2)): keep every other pixel (the
+    stride-2 subsampling), then pad ``pad`` channels of zeros on each side, so the
+    identity can be added to a block that halves the size and doubles the channels.
+    Backward: the padded channels' gradient is dropped, the rest goes back to the kept pixels.
+    """
+
+    def __init__(self, pad):
+        self.pad = pad
+        self.cache = None
+
+    def extra_repr(self):
+        return f"subsample 2, zero-pad {self.pad} channels each side"
+
+    def forward(self, x):
+        xp = xp_of(x)
+        sub = x[:, :, ::2, ::2]
+        self.cache = x.shape if is_grad_enabled() else None
+        return xp.pad(sub, ((0, 0), (self.pad, self.pad), (0, 0), (0, 0)))
+
+    def backward(self, grad_out):
+        if self.cache is None:
+            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
+        xp = xp_of(grad_out)
+        N, C, H, W = self.cache
+        dx = xp.zeros((N, C, H, W), dtype=grad_out.dtype)
+        dx[:, :, ::2, ::2] = grad_out[:, self.pad:self.pad + C]
+        return dx
+
+
+class BasicBlock(Module):
+    """Two 3x3 conv-bn layers and a shortcut: x (N, in, H, W) -> (N, planes, H/stride, W/stride).
+
+    ``downsample``: the shortcut module where the shape changes (None: identity).
+    ``residual=False`` drops the shortcut altogether: the "plain" block of the paper's
+    degradation experiment, otherwise identical.
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, residual=True):
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock supports only groups=1 and base_width=64 (use Bottleneck for ResNeXt)")
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = BatchNorm2d(planes)
+        self.relu1 = ReLU()
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = BatchNorm2d(planes)
+        self.downsample = downsample
+        self.relu2 = ReLU()
+        self.residual = residual
+
+    def forward(self, x):
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu2(out)
+
+    def backward(self, grad_out):
+        g = self.relu2.backward(grad_out)                               # through the final ReLU
+        g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(
+            self.conv2.backward(self.bn2.backward(g)))))                # main path
+        if not self.residual:
+            return g_main
+        g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut
+        return g_main + g_short                                         # the two paths are summed
+
+
+class Bottleneck(Module):
+    """1x1 (reduce) -> 3x3 -> 1x1 (expand by 4), each with batch norm, and a shortcut.
+
+    x (N, in, H, W) -> (N, 4*planes, H/stride, W/stride). The stride sits on the 3x3 conv
+    (torchvision's "ResNet v1.5", slightly more accurate); ``stride_in_1x1=True`` puts it
+    on the first 1x1 as in the original paper ("v1"). ``groups`` and ``base_width`` give
+    ResNeXt: the 3x3 is a grouped convolution of width planes * base_width/64 * groups.
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
+                 residual=True, stride_in_1x1=False):
+        width = int(planes * (base_width / 64.0)) * groups
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = conv1x1(inplanes, width, s1)
+        self.bn1 = BatchNorm2d(width)
+        self.relu1 = ReLU()
+        self.conv2 = conv3x3(width, width, s3, groups)
+        self.bn2 = BatchNorm2d(width)
+        self.relu2 = ReLU()
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = BatchNorm2d(planes * self.expansion)
+        self.downsample = downsample
+        self.relu3 = ReLU()
+        self.residual = residual
+
+    def forward(self, x):
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu3(out)
+
+    def backward(self, grad_out):
+        g = self.relu3.backward(grad_out)                               # through the final ReLU
+        g_main = self.bn3.backward(g)                                   # main path, last layer first
+        g_main = self.conv3.backward(g_main)
+        g_main = self.conv2.backward(self.bn2.backward(self.relu2.backward(g_main)))
+        g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(g_main)))
+        if not self.residual:
+            return g_main
+        g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut
+        return g_main + g_short                                         # the two paths are summed

@@ -1,0 +1,87 @@
+"""The paper's CIFAR-10 networks (He et al., 2015, section 4.2) and their plain twins.
+
+    conv1   3x3, 16 channels -> bn1 -> relu                 32x32
+    layer1  n basic blocks, 16 channels                     32x32
+    layer2  n basic blocks, 32 channels (first: stride 2)   16x16
+    layer3  n basic blocks, 64 channels (first: stride 2)    8x8
+    head    global average pool -> fc (64 -> 10)
+
+6n + 2 weighted layers: n = 3, 5, 7, 9, 18, 200 give ResNet-20, 32, 44, 56, 110, 1202.
+Where a block halves the size and doubles the channels, the shortcut is the paper's
+parameter-free option A (subsample, zero-pad the new channels) by default, or a 1x1
+projection (option B). The plain nets are the same stacks with no shortcut at all: the
+paper's degradation experiment trains both and finds the deeper plain net *worse*.
+Any number of input channels and any input size work (the digits are 1x8x8).
+"""
+from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Module, ReLU, Sequential
+from .blocks import BasicBlock, ShortcutA, projection
+from .resnet import check_size, init_resnet
+
+
+class CifarResNet(Module):
+    """x (N, in_channels, H, W) -> logits (N, num_classes)."""
+
+    def __init__(self, n, num_classes=10, shortcut="A", residual=True, in_channels=3, zero_init_residual=False):
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"CifarResNet: shortcut must be 'A' (zero-padding) or 'B' (projection), got {shortcut!r}")
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"CifarResNet: n (blocks per stage) must be a positive int, got {n!r}")
+        self.n, self.shortcut, self.residual, self.in_channels = n, shortcut, residual, in_channels
+        self.conv1 = Conv2d(in_channels, 16, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = BatchNorm2d(16)
+        self.relu = ReLU()
+        self.layer1 = self._make_layer(16, 16, n, stride=1)
+        self.layer2 = self._make_layer(16, 32, n, stride=2)
+        self.layer3 = self._make_layer(32, 64, n, stride=2)
+        self.avgpool = AdaptiveAvgPool2d((1, 1))
+        self.flatten = Flatten()
+        self.fc = Linear(64, num_classes)
+        init_resnet(self, zero_init_residual)
+
+    def _make_layer(self, inplanes, planes, blocks, stride):
+        downsample = None
+        if self.residual and (stride != 1 or inplanes != planes):
+            if self.shortcut == "A":
+                downsample = ShortcutA((planes - inplanes) // 2)
+            else:
+                downsample = projection(inplanes, planes, stride)
+        layers = [BasicBlock(inplanes, planes, stride, downsample, residual=self.residual)]
+        layers += [BasicBlock(planes, planes, residual=self.residual) for _ in range(1, blocks)]
+        return Sequential(*layers)
+
+    def stages(self):
+        return [self.layer1, self.layer2, self.layer3]
+
+    def forward(self, x):
+        self.check_input(x, ndim=4, channels=self.in_channels)
+        check_size(self, x.shape, [("layer2", 2), ("layer3", 2)])
+        x = self.relu(self.bn1(self.conv1(x)))
+        for stage in self.stages():
+            x = stage(x)
+        return self.fc(self.flatten(self.avgpool(x)))
+
+    def backward(self, grad_out):
+        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
+        for stage in reversed(self.stages()):
+            g = stage.backward(g)
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(g)))
+
+
+def _residual(n):
+    def make(num_classes=10, shortcut="A", in_channels=3, **kw):
+        return CifarResNet(n, num_classes, shortcut=shortcut, in_channels=in_channels, **kw)
+    make.__name__ = f"resnet{6 * n + 2}"
+    make.__doc__ = f"ResNet-{6 * n + 2} for CIFAR-10: n = {n} basic blocks per stage."
+    return make
+
+
+def _plain(n):
+    def make(num_classes=10, in_channels=3, **kw):
+        return CifarResNet(n, num_classes, residual=False, in_channels=in_channels, **kw)
+    make.__name__ = f"plain{6 * n + 2}"
+    make.__doc__ = f"Plain-{6 * n + 2}: ResNet-{6 * n + 2} without shortcuts (the degradation experiment)."
+    return make
+
+
+resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202 = (_residual(n) for n in (3, 5, 7, 9, 18, 200))
+plain20, plain32, plain44, plain56, plain110 = (_plain(n) for n in (3, 5, 7, 9, 18))
