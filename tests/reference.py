@@ -21,9 +21,12 @@ He-scaled convs keep the second moment of the activations about constant through
 ReLU, BatchNorm in training mode renormalises every batch, and gamma, beta and the running
 statistics are kept near (1, 0, 0, 1) but not equal to them, so a swapped or forgotten
 parameter changes the output. In training mode the activations stay O(1) through 150 layers.
-In eval mode the random running statistics do not match the real ones: every residual block
-then adds a branch about as large as its input, and the logits grow with depth (see the
-`out_eval` magnitudes printed by the fixture script); compare with a relative tolerance.
+In eval mode the random running statistics do not match the real ones, so nothing renormalises
+the residual stream: with branches as large as their inputs the logits would grow with depth
+(ResNet-152 to ~1e11, ResNet-1202 to ~1e124, past float32's range). So for residual nets the
+gamma of the LAST batch norm of every block is multiplied by ``branch_gain`` (0.1 in the
+fixtures; 1.0, no change, for the plain nets, whose keys are the same): small residual branches,
+as in trained nets and zero_init_residual. Eval logits then stay below ~1e4 for every model.
 
 Fixture files (.npz, read with allow_pickle=False): an array larger than 20,000 entries is
 stored as a sample, '<name>__idx' (int64 flat indices, sorted), '<name>__val' (values at those
@@ -31,6 +34,7 @@ indices) and '<name>__shape' (the full shape); smaller arrays are stored whole u
 `fixture_pairs` hides the difference. The entries are listed in tools/README.md.
 """
 import os
+import re
 import zlib
 
 import numpy as np
@@ -78,10 +82,22 @@ def reference_tensor(key, shape, seed):
                      "running_var or num_batches_tracked")
 
 
-def reference_state_dict(named_shapes, seed):
+def last_bn_weights(keys):
+    """The gamma keys of the last batch norm of every block ('layer2.0.bn2.weight' in a basic
+    block, 'layer2.0.bn3.weight' in a bottleneck)."""
+    last = {}
+    for key in keys:
+        m = re.match(r"^(layer\d+\.\d+)\.bn(\d)\.weight$", key)
+        if m:
+            last[m.group(1)] = max(last.get(m.group(1), 0), int(m.group(2)))
+    return {f"{block}.bn{i}.weight" for block, i in last.items()}
+
+
+def reference_state_dict(named_shapes, seed, branch_gain=1.0):
     """{key: array} for an iterable of (key, shape); float64, num_batches_tracked int64 0-d.
 
-    Each array depends only on (seed, key, shape), so the result does not depend on the order.
+    Each array depends only on (seed, key, shape) and ``branch_gain`` (see the module doc),
+    so the result does not depend on the order.
     """
     if isinstance(named_shapes, dict):
         named_shapes = named_shapes.items()
@@ -90,6 +106,9 @@ def reference_state_dict(named_shapes, seed):
         if not isinstance(key, str):
             raise TypeError(f"state_dict keys must be str, got {type(key).__name__}: {key!r}")
         out[key] = reference_tensor(key, shape, seed)
+    if branch_gain != 1.0:
+        for key in last_bn_weights(out):
+            out[key] = out[key] * branch_gain
     return out
 
 

@@ -226,3 +226,15 @@ def test_sgd_fixture():
     for sched in ("multistep", "cosine", "linear"):
         assert fx[f"lr/{sched}"].shape == (20,) and fx[f"lr/{sched}"][0] > 0
     assert float(fx["lr/base"]) == 0.1
+
+
+def test_branch_gain_scales_only_the_last_bn_of_each_block():
+    from reference import last_bn_weights
+    keys = {"layer1.0.bn1.weight": (4,), "layer1.0.bn2.weight": (4,), "layer2.1.bn1.weight": (4,),
+            "layer2.1.bn2.weight": (4,), "layer2.1.bn3.weight": (4,), "bn1.weight": (4,)}
+    assert last_bn_weights(keys) == {"layer1.0.bn2.weight", "layer2.1.bn3.weight"}
+    plain = reference_state_dict(keys, 0)
+    scaled = reference_state_dict(keys, 0, branch_gain=0.1)
+    for k in keys:
+        factor = 0.1 if k in ("layer1.0.bn2.weight", "layer2.1.bn3.weight") else 1.0
+        np.testing.assert_allclose(scaled[k], plain[k] * factor)

@@ -36,6 +36,7 @@ SEED_SAMPLE = 3         # sample_indices(size, SAMPLE_SIZE, SEED_SAMPLE, entry_n
 MAX_WHOLE = 20_000      # arrays with more entries than this are stored as a sample
 SAMPLE_SIZE = 2_000
 MAX_TOTAL_BYTES = 5_000_000
+BRANCH_GAIN = 0.1       # residual nets: last BN gamma of each block x 0.1 (tests/reference.py)
 
 IMAGENET_INPUT = (2, 3, 64, 48)   # non-square on purpose: catches H/W mix-ups
 CIFAR_INPUT = (2, 3, 32, 32)
@@ -105,7 +106,8 @@ def make_model_fixture(name):
         raise AssertionError(f"{name}: {n_params} parameters, torchvision/paper has "
                              f"{R.EXPECTED_NUM_PARAMS[name]}")
     del model, state
-    sd = reference_state_dict(shapes, SEED_WEIGHTS)
+    branch_gain = 1.0 if name.startswith("plain") else BRANCH_GAIN
+    sd = reference_state_dict(shapes, SEED_WEIGHTS, branch_gain=branch_gain)
     x = reference_input(input_shape, SEED_INPUT)
 
     store = {
@@ -113,6 +115,7 @@ def make_model_fixture(name):
         "constructor": np.array(ctor.__name__),
         "kwargs": np.array(json.dumps(kwargs, sort_keys=True)),
         "seed_weights": np.array(SEED_WEIGHTS, dtype=np.int64),
+        "branch_gain": np.array(branch_gain, dtype=np.float64),
         "seed_input": np.array(SEED_INPUT, dtype=np.int64),
         "seed_upstream": np.array(SEED_UPSTREAM, dtype=np.int64),
         "input_shape": np.array(input_shape, dtype=np.int64),
