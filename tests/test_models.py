@@ -9,16 +9,8 @@ from minires.gradcheck import check_module
 from minires.models import (MODELS, BasicBlock, Bottleneck, CifarResNet, ResNet, ShortcutA, get_model, projection,
                             resnet18, resnet20, resnet50, plain20)
 
-TORCHVISION_COUNTS = {  # torchvision's own numbers, for the same constructors
-    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
-    "resnet152": 60_192_808, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
-    "wide_resnet50_2": 68_883_240,
-}
-
-
-@pytest.mark.parametrize("name", sorted(TORCHVISION_COUNTS))
-def test_parameter_counts_equal_torchvision(name):
-    assert get_model(name).num_parameters() == TORCHVISION_COUNTS[name]
+# The ImageNet models' counts (torchvision's 11,689,512 for ResNet-18 ...) are checked, with their
+# state_dict keys, in test_parity.py.
 
 
 def test_cifar_counts_match_the_paper():
@@ -121,8 +113,11 @@ def test_small_cifar_net_gradcheck_end_to_end(make, rng, device):
 
 
 def test_small_imagenet_style_net_gradcheck_end_to_end(rng):
-    model = ResNet(Bottleneck, [1, 1, 1, 1], num_classes=5, groups=2, width_per_group=8)
-    result = check_module(model, rng.standard_normal((2, 3, 32, 32)), mode="direction")
+    """A ResNet-10 (one basic block per stage), every tensor along one random direction. In a
+    net this deep float64 round-off in the loss is ~1e-13 of it, so eps = 1e-5 keeps the
+    central difference well above the noise (its truncation error, ~eps^2, stays tiny)."""
+    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=5)
+    result = check_module(model, rng.standard_normal((2, 3, 64, 64)), mode="direction", eps=1e-5)
     assert result.ok, str(result)
 
 

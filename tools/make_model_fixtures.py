@@ -9,7 +9,9 @@ weights of tests/reference.py with strict=True, and store
   - the logits in eval mode,
   - in train mode (a fresh copy of the same weights): the logits, the input gradient and some
     parameter gradients for a random upstream gradient, and the BN running statistics after
-    that one forward pass.
+    that one forward pass;
+  - how far PyTorch's own float32 train-mode results lie from these float64 ones
+    ('float32_err/<entry>', a scalar each): the yardstick for minires's float32 parity.
 The optimizer fixture (tests/fixtures/optim/sgd.npz) is written by make_optim_fixtures.py.
 Entries and their names are documented in tools/README.md.
 """
@@ -96,6 +98,35 @@ def build(ctor, kwargs, numpy_sd):
     return model
 
 
+def rel_err(expected, actual):
+    return float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30))
+
+
+def float32_errors(store, ctor, kwargs, name, x, up, logits64, dx64, params64):
+    """PyTorch's own float32 error against its float64, per train-mode entry, as 'float32_err/<entry>'.
+
+    How far float32 can be trusted depends on the net (kinks, chaotic plain nets): the parity
+    test allows minires's float32 a few times what PyTorch's float32 itself shows here.
+    """
+    branch_gain = 1.0 if name.startswith("plain") else BRANCH_GAIN
+    shapes = [(k, tuple(v.shape)) for k, v in ctor(**kwargs).state_dict().items()]
+    sd = reference_state_dict(shapes, SEED_WEIGHTS, branch_gain=branch_gain)
+    model = ctor(**kwargs).float()
+    model.load_state_dict({k: torch.from_numpy(v.astype(np.float32) if v.dtype == np.float64 else v.copy())
+                           for k, v in sd.items()}, strict=True)
+    model.train()
+    xt = torch.from_numpy(x.astype(np.float32)).requires_grad_(True)
+    logits = model(xt)
+    logits.backward(torch.from_numpy(up.astype(np.float32)))
+    store["float32_err/out_train"] = np.array(rel_err(logits64, logits.detach().numpy().astype(np.float64)))
+    store["float32_err/grad_input"] = np.array(rel_err(dx64, xt.grad.numpy().astype(np.float64)))
+    params = dict(model.named_parameters())
+    for k in GRAD_KEYS:
+        if k in params:
+            store["float32_err/grad/" + k] = np.array(rel_err(params64[k].grad.numpy(),
+                                                              params[k].grad.numpy().astype(np.float64)))
+
+
 def make_model_fixture(name):
     ctor, kwargs, input_shape = MODELS[name]
     model = ctor(**kwargs)
@@ -142,6 +173,7 @@ def make_model_fixture(name):
     for k in GRAD_KEYS:
         if k in params:
             put(store, "grad/" + k, params[k].grad.numpy())
+    float32_errors(store, ctor, kwargs, name, x, up, logits.detach().numpy(), xt.grad.numpy(), params)
     buffers = dict(model.named_buffers())
     for k in RUNNING_KEYS:
         put(store, "running/" + k, buffers[k].numpy())
