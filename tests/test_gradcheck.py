@@ -66,3 +66,18 @@ def test_check_module_leaves_the_original_untouched(rng):
     bn = nn.BatchNorm2d(3)
     check_module(bn, rng.standard_normal((2, 3, 2, 2)))
     assert bn.weight.data.dtype == np.float32 and int(bn.num_batches_tracked) == 0
+
+
+def test_a_kink_inside_the_step_is_re_measured_not_reported_as_a_bug():
+    """relu(x) at x = 5e-7: a step of 1e-6 straddles the kink (the difference says 0.75, the
+    true slope is 1); the re-measurement with eps/10 sees the right slope."""
+    x = np.array([5e-7, 1.0, -1.0])
+    r = check_function(lambda a: np.maximum(a, 0), lambda g: g * (x > 0), x)
+    assert r.ok and r.rows[0]["steps"] == [1e-6, 1e-7, 1e-5]
+    assert "a kink?" in str(r)
+
+
+def test_re_measuring_does_not_rescue_a_wrong_backward(rng):
+    x = rng.standard_normal(5)
+    r = check_function(lambda a: np.sin(a), lambda g: g * np.cos(x) * 1.01, x)  # 1% off everywhere
+    assert not r.ok and len(r.rows[0]["steps"]) == 3 and r.max_error > 1e-3
