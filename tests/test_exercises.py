@@ -1,0 +1,219 @@
+"""minires.exercises: the checkers pass the solutions notebook's answers, fail planted mistakes
+with a hint naming the right gradient, and report the exercise notebook as-is as "not done"."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minires.exercises as ex
+from minires import nn
+
+TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
+NAMES = ["relu", "linear", "conv2d", "batchnorm", "basic_block"]
+
+
+def run_notebook_code(path):
+    """Execute a notebook's code cells in one namespace, in this process (no Jupyter needed)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    ns = {"__name__": "__notebook__"}
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            src = "".join(cell["source"])
+            src = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!")))
+            exec(compile(src, f"{path.name}, cell {i}", "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    """The answer functions defined by the solutions notebook (it also asserts, itself, that they pass)."""
+    return run_notebook_code(TUTORIALS / "07_gradcheck_exercises_solutions.ipynb")
+
+
+def sol(solutions, name):
+    return solutions[f"{name}_backward"]
+
+
+# ----------------------------------------------------------------------------- right answers pass
+@pytest.mark.parametrize("name", NAMES)
+def test_solutions_pass(solutions, name, capsys):
+    result = ex.check(name, sol(solutions, name))
+    out = capsys.readouterr().out
+    assert result.ok and result.status == "pass" and bool(result)
+    assert "PASS" in out and result.gradcheck.max_error < 1e-8
+
+
+def test_named_checkers_are_check(solutions):
+    for name in NAMES:
+        assert getattr(ex, f"check_{name}")(sol(solutions, name), verbose=False).ok
+
+
+def test_forwards_agree_with_minires_layers():
+    """The readable forwards in minires.exercises compute what the library's layers compute."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 5))
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1).to(dtype=np.float64)
+    assert np.allclose(ex.conv2d(x, conv.weight.data, conv.bias.data, stride=2, padding=1), conv(x))
+    bn = nn.BatchNorm2d(3).to(dtype=np.float64)
+    bn.weight.data[...], bn.bias.data[...] = [1.0, 2.0, 0.5], [0.0, -1.0, 0.3]
+    assert np.allclose(ex.batchnorm(x, bn.weight.data, bn.bias.data), bn(x))
+    assert np.allclose(ex.linear(x[:, :, 0, 0], np.ones((2, 3)), np.zeros(2)), x[:, :, 0, 0].sum(1, keepdims=True))
+
+
+# ----------------------------------------------------------------------------- planted mistakes
+def wrong(solutions, name, edit):
+    """A backward that returns the solution's gradients, changed by ``edit(grads, *args) -> grads``."""
+    right = sol(solutions, name)
+
+    def backward(*args, **kw):
+        out = right(*args, **kw)
+        return edit(list(out) if isinstance(out, tuple) else out, *args, **kw)
+    backward.__name__ = f"wrong_{name}"
+    return backward
+
+
+def bn_parts(x, gamma, dy, eps=1e-5):
+    s = 1 / np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)
+    xhat = (x - x.mean(axis=(0, 2, 3), keepdims=True)) * s
+    dxhat = dy * gamma.reshape(1, -1, 1, 1)
+    return s, xhat, dxhat
+
+
+def no_mean_term(g, x, gamma, beta, dy, eps=1e-5):
+    s, xhat, dxhat = bn_parts(x, gamma, dy, eps)
+    return [g[0] + s * dxhat.mean(axis=(0, 2, 3), keepdims=True), g[1], g[2]]
+
+
+def no_variance_term(g, x, gamma, beta, dy, eps=1e-5):
+    s, xhat, dxhat = bn_parts(x, gamma, dy, eps)
+    return [g[0] + s * xhat * (dxhat * xhat).mean(axis=(0, 2, 3), keepdims=True), g[1], g[2]]
+
+
+def no_shortcut(g, x, W1, g1, b1, W2, g2, b2, dy):
+    return [g[0] - dy * (ex.basic_block(x, W1, g1, b1, W2, g2, b2) > 0)] + g[1:]
+
+
+def overwriting_col2im(g, x, W, b, dy, stride=1, padding=0):
+    from minires._exercise_specs import _conv_wrong
+    return [_conv_wrong(x, W, b, dy, stride, padding)[0][1], g[1], g[2]]
+
+
+PLANTED = [  # exercise, edit, the gradient the hint must name, words the hint must contain
+    ("batchnorm", no_mean_term, "dx", "mean term"),
+    ("batchnorm", no_variance_term, "dx", "variance term"),
+    ("batchnorm", lambda g, x, gamma, beta, dy: [g[0], (dy * x).sum(axis=(0, 2, 3)), g[2]], "dgamma", "NORMALISED"),
+    ("linear", lambda g, x, W, b, dy: [g[0], x.T @ dy, g[2]], "dW", "transposed"),
+    ("linear", lambda g, x, W, b, dy: [g[0], g[1], dy.mean(axis=0)], "db", "SUM"),
+    ("linear", lambda g, *a: [g[0], 0.5 * g[1], g[2]], "dW", "scaled by 0.5"),
+    ("relu", lambda g, x, dy: dy, "dx", "x <= 0"),
+    ("relu", lambda g, x, dy: g * (x > 0.3), "dx", "only where x > 0"),
+    ("basic_block", no_shortcut, "dx", "shortcut"),
+    ("basic_block", lambda g, *a: [g[0]] + [g[1]] + [g[2] * 0] + g[3:], "dgamma1", "placeholder"),
+    ("conv2d", overwriting_col2im, "dx", "ADD"),
+    ("conv2d", lambda g, *a, **k: [g[0], g[1][:, :, ::-1, ::-1], g[2]], "dW", "flipped"),
+    ("conv2d", lambda g, *a, **k: [g[0].transpose(1, 0, 2, 3), g[1], g[2]], "dx", "swapped"),
+]
+
+
+@pytest.mark.parametrize("name, edit, tensor, words", PLANTED, ids=[f"{p[0]}-{p[3]}" for p in PLANTED])
+def test_planted_mistakes_fail_with_a_hint_naming_the_tensor(solutions, name, edit, tensor, words, capsys):
+    result = ex.check(name, wrong(solutions, name, edit))
+    out = capsys.readouterr().out
+    assert not result.ok and result.status == "fail"
+    assert result.tensor == tensor
+    hint = result.hints[0]
+    assert hint.startswith(tensor) and words in hint, hint
+    assert "FAIL" in out and words in out
+
+
+def test_only_the_wrong_tensor_is_reported_wrong(solutions):
+    result = ex.check("basic_block", wrong(solutions, "basic_block", no_shortcut), verbose=False)
+    assert result.gradcheck.errors()["dx"] > 0.1
+    assert all(err < 1e-8 for t, err in result.gradcheck.errors().items() if t != "dx")
+    assert result.report.count("WRONG") == 1 and "worst entries" in result.report
+
+
+def test_a_crash_inside_the_learners_code_is_reported_not_raised(capsys):
+    def linear_backward(x, W, b, dy):
+        return dy @ W.T, dy.T @ x, dy.sum(axis=0)  # dy @ W.T: (4, 5) @ (3, 5) cannot multiply
+    result = ex.check_linear(linear_backward)
+    out = capsys.readouterr().out
+    assert result.status == "error" and not result.ok
+    assert "ValueError" in out and "dy @ W.T" in out and "W (5, 3)" in out and "dy (4, 5)" in out
+
+
+def test_wrong_number_or_kind_of_gradients():
+    r = ex.check_linear(lambda x, W, b, dy: (dy @ W, dy.T @ x), verbose=False)
+    assert r.status == "fail" and "should return 3 arrays (dx, dW, db), got 2 values" in r.report
+    r = ex.check_conv2d(lambda x, W, b, dy, stride=1, padding=0: (x, W, None), verbose=False)
+    assert r.status == "fail" and r.tensor == "db" and "should be an array of shape (4,), got NoneType" in r.report
+    r = ex.check_relu(lambda x, dy: dy[0], verbose=False)
+    assert r.tensor == "dx" and "should have shape (3, 4, 5)" in r.report
+
+
+def test_nan_and_sign_hints():
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = ex.check_relu(lambda x, dy: dy * (x > 0) / 0.0, verbose=False)
+    assert "NaN or inf" in r.hints[0]
+    r = ex.check_linear(lambda x, W, b, dy: (-(dy @ W), dy.T @ x, dy.sum(0)), verbose=False)
+    assert r.tensor == "dx" and "wrong sign" in r.hints[0]
+
+
+def test_not_done_is_reported_and_names_an_unwritten_helper(capsys):
+    def relu_backward(x, dy):
+        raise NotImplementedError("relu_backward: not written yet")
+
+    def basic_block_backward(*args):
+        return relu_backward(None, None)
+    r = ex.check_relu(relu_backward)
+    assert r.status == "not done" and not r.ok and "relu_backward: not done yet" in capsys.readouterr().out
+    r = ex.check_basic_block(basic_block_backward, verbose=False)
+    assert r.status == "not done" and "relu_backward: not written yet" in r.report
+
+
+def test_bad_calls_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown exercise 'softmax'"):
+        ex.check("softmax", lambda x, dy: dy)
+    with pytest.raises(TypeError, match="must be your backward function"):
+        ex.check_relu("dy * (x > 0)")
+
+
+def test_the_learners_arrays_are_copies(solutions):
+    """A backward that edits its inputs in place must not corrupt the numerical gradients."""
+    def relu_backward(x, dy):
+        dy[x <= 0] = 0
+        x[...] = 0
+        return dy
+    assert ex.check_relu(relu_backward, verbose=False).ok
+
+
+def test_summary(solutions, capsys):
+    results = {name: ex.check(name, sol(solutions, name), verbose=False) for name in NAMES[:2]}
+
+    def conv2d_backward(x, W, b, dy, stride=1, padding=0):
+        raise NotImplementedError
+    results["conv2d"] = ex.check_conv2d(conv2d_backward, verbose=False)
+    ex.summary(results)
+    out = capsys.readouterr().out
+    assert "relu         pass" in out and "conv2d       not done" in out and "2 of 3 exercises pass" in out
+
+
+# ----------------------------------------------------------------------------- the exercise notebook
+def test_exercise_notebook_runs_as_is_and_reports_not_done(capsys):
+    ns = run_notebook_code(TUTORIALS / "07_gradcheck_exercises.ipynb")
+    out = capsys.readouterr().out
+    assert out.count("not done yet") == len(NAMES)
+    assert {name: r.status for name, r in ns["results"].items()} == {name: "not done" for name in NAMES}
+    assert "0 of 5 exercises pass" in out
+
+
+def test_exercise_notebook_holds_placeholders_and_no_answers():
+    def code(path):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        return "".join("".join(c["source"]) + "\n" for c in nb["cells"] if c["cell_type"] == "code")
+    exercises, solutions = code(TUTORIALS / "07_gradcheck_exercises.ipynb"), code(
+        TUTORIALS / "07_gradcheck_exercises_solutions.ipynb")
+    assert exercises.count("raise NotImplementedError") == len(NAMES) and "# YOUR CODE HERE" in exercises
+    assert "NotImplementedError" not in solutions and "SOLUTION" not in solutions + exercises
+    assert "dxhat.mean" not in exercises and "dxhat.mean" in solutions

@@ -1,0 +1,214 @@
+# Source of tutorials/07_gradcheck_exercises.ipynb AND tutorials/07_gradcheck_exercises_solutions.ipynb:
+# edit here, then run python tools/make_notebooks.py. Code between BEGIN/END SOLUTION becomes a
+# NotImplementedError placeholder in the exercise notebook; cells marked only=... go to one notebook.
+
+# %% [markdown] only=exercises
+# # 7. Exercises: write the backward passes yourself
+#
+# Five backward passes to write, from the simplest to a whole residual block: ReLU, a linear
+# layer, a convolution, batch norm (training mode) and the basic block. Each one is checked
+# numerically the moment you run its check cell.
+
+# %% [markdown] only=solutions
+# # 7. Exercises: solutions
+#
+# The answers to [07_gradcheck_exercises.ipynb](07_gradcheck_exercises.ipynb), each followed by
+# its check; at the end, an example of what the checker says about a wrong answer.
+
+# %% [markdown]
+# ## How the checks work
+#
+# You write each backward as a plain function of the forward's inputs and of `dy`, the gradient
+# of the loss with respect to the forward's output; it returns the gradients of the inputs.
+# `ex.check_relu(relu_backward)` (and its siblings) then runs `minires.check_function`: float64
+# central differences of $L = \sum (\text{forward} \cdot g)$ for a random $g$, compared with what your
+# function returns for `dy = g` (notebooks 2 and 3 explain why the $g$ is random). It prints one of
+#
+# * `PASS`, with the largest relative error (a right answer gives about $10^{-9}$);
+# * `FAIL`, with, for every gradient (`dx`, `dW`, `db`, `dgamma` ...), its relative error, the entries
+#   where yours and the numerical one differ most, and a hint: a wrong shape or a transpose, a
+#   stray factor, or one of the usual mistakes (a forgotten term, a missing shortcut ...);
+# * `ERROR`, if your function raised an exception: which, and on which line;
+# * `not done yet`, while your function still raises `NotImplementedError`.
+#
+# Every placeholder below raises `NotImplementedError`, and the checks catch it, so this notebook
+# runs from top to bottom at any time (*Run All*) and tells you how far you are. Each check also
+# returns a result: `result.ok` is `True` once it passes.
+#
+# The forwards you differentiate are in `minires.exercises` (`ex.relu`, `ex.linear`, `ex.conv2d`,
+# `ex.batchnorm`, `ex.basic_block`): float64 NumPy, a few lines each. Print one with
+# `print(inspect.getsource(ex.conv2d))`.
+
+# %%
+import inspect
+
+import numpy as np
+
+import minires.exercises as ex
+from minires.nn import col2im, im2col
+
+results = {}  # exercise name -> the checker's result
+
+# %% [markdown]
+# ## Exercise 1: ReLU
+#
+# $y = \max(x, 0)$, elementwise. Return $dx$, the same shape as $x$. (Notebook 4.)
+
+# %%
+def relu_backward(x, dy):
+    """x: the forward's input (any shape); dy: dL/dy, same shape. Returns dx."""
+    # BEGIN SOLUTION
+    return dy * (x > 0)
+    # END SOLUTION
+
+# %%
+results["relu"] = ex.check_relu(relu_backward)
+
+# %% [markdown]
+# ## Exercise 2: a linear layer
+#
+# $y = x W^\top + b$ with $x$ of shape $(N, \mathit{IN})$, $W$ of shape $(\mathit{OUT}, \mathit{IN})$
+# (PyTorch's layout) and $b$ of shape $(\mathit{OUT},)$. Return `(dx, dW, db)`. Each gradient has the
+# shape of its tensor; if you are unsure of a product, write the shapes down: there is only one
+# way to combine `dy` $(N, \mathit{OUT})$ with `x` or `W` into each of them.
+
+# %%
+def linear_backward(x, W, b, dy):
+    """x (N, IN), W (OUT, IN), b (OUT,), dy (N, OUT). Returns dx (N, IN), dW (OUT, IN), db (OUT,)."""
+    # BEGIN SOLUTION
+    dx = dy @ W              # y[n, o] = sum_i x[n, i] W[o, i]: x[n, i] meets every W[o, i]
+    dW = dy.T @ x            # W[o, i] meets every example's x[n, i]: a sum over the batch
+    db = dy.sum(axis=0)      # b is added to every row
+    return dx, dW, db
+    # END SOLUTION
+
+# %%
+results["linear"] = ex.check_linear(linear_backward)
+
+# %% [markdown]
+# ## Exercise 3: a convolution
+#
+# `ex.conv2d(x, W, b, stride, padding)` computes $Y = W_{\mathrm{row}} X_{\mathrm{col}} + b$ with im2col (printed
+# below). Return `(dx, dW, db)`; when `b` is `None` (no bias), return `None` for `db`. You may use
+# `im2col` and `col2im` from `minires.nn` (layout: notebook 1, and the docstring of
+# `minires/nn/im2col.py`). The check runs two cases: stride 1 and stride 2, both with padding 1.
+# Notebook 2 derives the three products.
+
+# %%
+print(inspect.getsource(ex.conv2d))
+
+# %%
+def conv2d_backward(x, W, b, dy, stride=1, padding=0):
+    """x (N, C, H, W), W (O, C, KH, KW), b (O,) or None, dy (N, O, OH, OW). Returns dx, dW, db."""
+    # BEGIN SOLUTION
+    N, C, H, Wd = x.shape
+    O, _, KH, KW = W.shape
+    OH, OW = dy.shape[2:]
+    X_col = im2col(x.transpose(1, 0, 2, 3), KH, KW, stride, stride, padding, padding).reshape(C * KH * KW, -1)
+    dY = dy.transpose(1, 0, 2, 3).reshape(O, N * OH * OW)   # the layout of Y = W_row @ X_col
+    dW = (dY @ X_col.T).reshape(W.shape)                      # dW_row = dY X_col^T
+    dX_col = W.reshape(O, -1).T @ dY                          # dX_col = W_row^T dY
+    dx = col2im(dX_col.reshape(C, KH, KW, N, OH, OW), H, Wd, stride, stride, padding, padding)
+    db = None if b is None else dy.sum(axis=(0, 2, 3))
+    return dx.transpose(1, 0, 2, 3), dW, db
+    # END SOLUTION
+
+# %%
+results["conv2d"] = ex.check_conv2d(conv2d_backward)
+
+# %% [markdown]
+# ## Exercise 4: batch norm, training mode
+#
+# Per channel, over the $M = N H W$ values: $\mu$, $\sigma^2$ (biased), $s = (\sigma^2 + \varepsilon)^{-1/2}$,
+# $\hat x = (x - \mu) s$, $y = \gamma \hat x + \beta$. Return `(dx, dgamma, dbeta)`. Remember that $\mu$ and
+# $\sigma^2$ depend on $x$ (notebook 3 derives the two extra terms).
+
+# %%
+def batchnorm_backward(x, gamma, beta, dy, eps=1e-5):
+    """x (N, C, H, W), gamma (C,), beta (C,), dy (N, C, H, W). Returns dx, dgamma (C,), dbeta (C,)."""
+    # BEGIN SOLUTION
+    axes = (0, 2, 3)  # everything but the channel
+    s = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) * s
+    dgamma = (dy * xhat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes)
+    dxhat = dy * gamma.reshape(1, -1, 1, 1)
+    dx = s * (dxhat - dxhat.mean(axis=axes, keepdims=True)                 # the mean term
+              - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))      # the variance term
+    return dx, dgamma, dbeta
+    # END SOLUTION
+
+# %%
+results["batchnorm"] = ex.check_batchnorm(batchnorm_backward)
+
+# %% [markdown]
+# ## Exercise 5: the basic block
+#
+# The residual block of notebook 5 as a function, identity shortcut, no conv biases:
+#
+# $$ \text{out} = \mathrm{relu}\big(\mathrm{bn}_2(\mathrm{conv}_2(\mathrm{relu}(\mathrm{bn}_1(\mathrm{conv}_1(x))))) + x\big) $$
+#
+# (`ex.basic_block`, printed below). Return the seven gradients
+# `(dx, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2)`. A plan: run the forward again, keeping
+# every intermediate array; then go backwards with your four functions above. The gradient goes
+# through the final ReLU first, then splits into the main path and the shortcut, and the two
+# gradients of $x$ are summed.
+
+# %%
+print(inspect.getsource(ex.basic_block))
+
+# %%
+def basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy):
+    """x (N, C, H, W), W1 and W2 (C, C, 3, 3), gammas and betas (C,), dy (N, C, H, W)."""
+    # BEGIN SOLUTION
+    a1 = ex.conv2d(x, W1, padding=1)            # forward again, keeping the intermediates
+    b1 = ex.batchnorm(a1, gamma1, beta1)
+    h = ex.relu(b1)
+    a2 = ex.conv2d(h, W2, padding=1)
+    s = ex.batchnorm(a2, gamma2, beta2) + x     # main path + shortcut, before the final ReLU
+
+    g = relu_backward(s, dy)                    # 1. through the final ReLU
+    da2, dgamma2, dbeta2 = batchnorm_backward(a2, gamma2, beta2, g)   # 2. the main path, backwards
+    dh, dW2, _ = conv2d_backward(h, W2, None, da2, padding=1)
+    da1, dgamma1, dbeta1 = batchnorm_backward(a1, gamma1, beta1, relu_backward(b1, dh))
+    dx_main, dW1, _ = conv2d_backward(x, W1, None, da1, padding=1)
+    dx = dx_main + g                            # 3. the identity shortcut passes g: the two are summed
+    return dx, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2
+    # END SOLUTION
+
+# %%
+results["basic_block"] = ex.check_basic_block(basic_block_backward)
+
+# %% [markdown]
+# ## Where you stand
+
+# %%
+ex.summary(results)
+
+# %% only=solutions
+assert all(r.ok for r in results.values()), "a solution fails its check"
+
+# %% [markdown] only=solutions
+# ## What a wrong answer looks like
+#
+# Batch norm's backward without the mean term, and a block whose backward forgets the shortcut:
+
+# %% only=solutions
+def batchnorm_backward_no_mean_term(x, gamma, beta, dy, eps=1e-5):
+    axes = (0, 2, 3)
+    s = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) * s
+    dxhat = dy * gamma.reshape(1, -1, 1, 1)
+    dx = s * (dxhat - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+
+
+def basic_block_backward_no_shortcut(x, W1, gamma1, beta1, W2, gamma2, beta2, dy):
+    dx, *param_grads = basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy)
+    g = relu_backward(ex.basic_block(x, W1, gamma1, beta1, W2, gamma2, beta2), dy)
+    return (dx - g, *param_grads)   # take the shortcut's share back out
+
+
+wrong = ex.check_batchnorm(batchnorm_backward_no_mean_term)
+print()
+wrong = ex.check_basic_block(basic_block_backward_no_shortcut)
