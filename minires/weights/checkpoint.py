@@ -1,0 +1,78 @@
+"""minires's own checkpoints: a NumPy ``.npz`` of arrays plus a JSON metadata entry.
+
+An ``.npz`` is a zip archive of ``.npy`` files, one per array. We add one more entry,
+``__metadata__``, holding the UTF-8 bytes of a JSON document as a uint8 array, so that the
+file can be read back with ``np.load(path, allow_pickle=False)``: plain arrays only, no
+pickle, nothing executable. The file is written atomically: a crash while saving leaves
+the previous checkpoint as it was.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .common import WeightsError, as_numpy_state_dict, atomic_write
+
+METADATA_KEY = "__metadata__"
+
+
+def save_checkpoint(path, arrays, metadata=None):
+    """Save ``arrays`` (name -> array) and ``metadata`` (JSON-serialisable dict) to ``path``.
+
+    The file is an ``.npz`` whatever ``path`` is called (no suffix is added). Written to a
+    temporary file in the same folder, then moved over ``path`` with ``os.replace``.
+    """
+    arrays = as_numpy_state_dict(arrays, "arrays")
+    if METADATA_KEY in arrays:
+        raise ValueError(f"{METADATA_KEY!r} is reserved for the checkpoint's metadata")
+    for name, a in arrays.items():
+        if a.dtype.hasobject:
+            raise TypeError(f"arrays[{name!r}] has dtype object, which cannot be saved without pickle")
+    metadata = {} if metadata is None else metadata
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(metadata, allow_nan=True, sort_keys=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"metadata must be JSON-serialisable (str, numbers, lists, dicts): {e}") from e
+    meta = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    arrays[METADATA_KEY] = meta
+    # What np.savez does, spelled out (np.savez itself would choke on an array called
+    # 'file'): one '<name>.npy' member per array, stored uncompressed, no pickle allowed.
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
+
+
+def read_npz(path):
+    """Read an ``.npz`` without pickle -> (ordered dict name -> array, metadata dict).
+
+    Files written by ``np.savez`` without metadata give ``{}`` as metadata.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise WeightsError(f"{os.fspath(path)}: not a readable .npz ({type(e).__name__}: {e})") from e
+    except Exception as e:      # zipfile.BadZipFile, zlib.error ... from a corrupt archive
+        raise WeightsError(f"{os.fspath(path)}: corrupt .npz ({type(e).__name__}: {e})") from e
+    metadata = {}
+    if METADATA_KEY in arrays:
+        raw = arrays.pop(METADATA_KEY)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise WeightsError(f"{METADATA_KEY} must be a 1-D uint8 array of JSON bytes, "
+                               f"got {raw.dtype} of shape {raw.shape}")
+        try:
+            metadata = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise WeightsError(f"checkpoint metadata is not valid JSON ({e})") from e
+    return arrays, metadata
+
+
+def load_checkpoint(path):
+    """Load a checkpoint written by :func:`save_checkpoint` -> (arrays, metadata)."""
+    return read_npz(path)

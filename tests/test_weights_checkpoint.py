@@ -1,0 +1,97 @@
+"""minires.weights.checkpoint: npz checkpoints with JSON metadata, written atomically."""
+import numpy as np
+import pytest
+
+from minires.weights import (WeightsError, atomic_write, load_checkpoint, load_weights, save_checkpoint,
+                             save_weights)
+
+
+def arrays():
+    return {"conv1.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
+            "bn1.num_batches_tracked": np.array(7, dtype=np.int64),
+            "file": np.ones(2, np.float16), "allow_pickle": np.zeros(1, bool)}   # np.savez's own names
+
+
+def test_round_trip(tmp_path):
+    meta = {"epoch": 3, "lr": 0.1, "history": [1.5, 0.75], "arch": "resnet20", "nested": {"a": None}}
+    save_checkpoint(tmp_path / "ck.npz", arrays(), meta)
+    got, got_meta = load_checkpoint(tmp_path / "ck.npz")
+    assert got_meta == meta and list(got) == list(arrays())
+    for k, a in arrays().items():
+        assert got[k].dtype == a.dtype and np.array_equal(got[k], a)
+
+
+def test_plain_numpy_reads_it_without_pickle(tmp_path):
+    save_checkpoint(tmp_path / "ck.npz", arrays(), {"epoch": 1})
+    with np.load(tmp_path / "ck.npz", allow_pickle=False) as npz:
+        assert set(npz.files) == set(arrays()) | {"__metadata__"}
+        assert npz["__metadata__"].dtype == np.uint8
+    sd = load_weights(tmp_path / "ck.npz")                          # the metadata is not a weight
+    assert list(sd) == list(arrays())
+
+
+def test_save_weights_npz_and_plain_savez_files(tmp_path):
+    save_weights(tmp_path / "w.npz", {"a": np.ones(3)}, {"note": "hi"})
+    assert load_checkpoint(tmp_path / "w.npz")[1] == {"note": "hi"}
+    np.savez(tmp_path / "plain.npz", a=np.ones(2))
+    assert load_checkpoint(tmp_path / "plain.npz")[1] == {}
+
+
+def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "ck.npz"
+    save_checkpoint(path, {"w": np.ones(3)}, {"epoch": 1})
+    before = path.read_bytes()
+    calls = []
+
+    def broken_write_array(fp, array, **kwargs):         # the disk fills up after one array
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError("No space left on device")
+        return real(fp, array, **kwargs)
+    real = np.lib.format.write_array
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write_array)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(path, arrays(), {"epoch": 2})
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "new.npz", arrays(), {"epoch": 2})
+    assert path.read_bytes() == before                     # the old checkpoint, intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]   # no partial, no temp file
+    monkeypatch.undo()
+    assert load_checkpoint(path)[1] == {"epoch": 1}
+
+
+def test_bad_metadata_or_arrays_write_nothing(tmp_path):
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(tmp_path / "a.npz", {"w": np.ones(1)}, {"when": object()})
+    with pytest.raises(TypeError, match="dtype object"):
+        save_checkpoint(tmp_path / "b.npz", {"w": np.array([None])})
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(tmp_path / "c.npz", {"__metadata__": np.ones(1)})
+    with pytest.raises(TypeError, match="must be a dict"):
+        save_checkpoint(tmp_path / "d.npz", {"w": np.ones(1)}, ["epoch", 1])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_checkpoints_raise(tmp_path):
+    save_checkpoint(tmp_path / "ck.npz", arrays(), {"epoch": 1})
+    raw = (tmp_path / "ck.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(WeightsError):
+        load_checkpoint(tmp_path / "cut.npz")
+    np.savez(tmp_path / "badmeta.npz", __metadata__=np.frombuffer(b"{oops", np.uint8))
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        load_checkpoint(tmp_path / "badmeta.npz")
+    np.savez(tmp_path / "obj.npz", w=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(WeightsError):
+        load_checkpoint(tmp_path / "obj.npz")
+
+
+def test_atomic_write_cleans_up(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_write(tmp_path / "x.bin") as f:
+            f.write(b"half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_write(tmp_path / "x.bin") as f:
+        f.write(b"whole")
+    assert (tmp_path / "x.bin").read_bytes() == b"whole"
