@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minires.backend import gpu_available, to_device
+from minires.backend import gpu_available
 
 BACKENDS = [
     "cpu",
@@ -20,17 +20,6 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-
-
-def away_from_kinks(rng, shape, gap=0.05):
-    """Standard-normal values pushed at least ``gap`` away from 0 (ReLU's kink) and, being
-    continuous draws, free of ties (max-pool's kink); float64."""
-    x = rng.standard_normal(shape)
-    return np.where(x >= 0, x + gap, x - gap)
-
-
-def on(device, a):
-    return to_device(a, device)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import away_from_kinks, on
+from helpers import away_from_kinks, on
 from minires import nn
 from minires.backend import to_numpy
 from minires.gradcheck import check_function, check_module

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import minires
-from conftest import on
+from helpers import on
 from minires.backend import to_numpy
 from minires.gradcheck import check_module
 from minires.models import (MODELS, BasicBlock, Bottleneck, CifarResNet, ResNet, ShortcutA, get_model, projection,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import on
+from helpers import on
 from minires import nn
 from minires.backend import to_numpy
 from minires.gradcheck import check_module

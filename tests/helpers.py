@@ -1,0 +1,15 @@
+"""Small helpers shared by the tests (import them with `from helpers import ...`)."""
+import numpy as np
+
+from minires.backend import to_device
+
+
+def away_from_kinks(rng, shape, gap=0.05):
+    """Standard-normal values pushed at least ``gap`` away from 0 (ReLU's kink) and, being
+    continuous draws, free of ties (max-pool's kink); float64."""
+    x = rng.standard_normal(shape)
+    return np.where(x >= 0, x + gap, x - gap)
+
+
+def on(device, a):
+    return to_device(a, device)
