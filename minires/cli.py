@@ -1,5 +1,6 @@
 """The ``minires`` command (also ``python -m minires``)."""
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -53,9 +54,119 @@ def cmd_gradcheck(args):
     return 0 if not failures else 1
 
 
+TRAIN_OPTIONS = ("model", "data", "epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
+                 "warmup_epochs", "device", "dtype", "seed", "augment")
+
+
+def cmd_train(args):
+    """Train a model; with no options, ResNet-20 on the bundled digits on the CPU."""
+    import time
+
+    from .train import fit
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    if args.resume:
+        out = args.resume if isinstance(args.resume, str) else args.out
+        if out is None:
+            raise ValueError("--resume needs the run folder: --resume RUN_DIR (or --out RUN_DIR --resume)")
+        if given:
+            raise ValueError("a resumed run keeps its saved configuration; drop "
+                             + ", ".join("--" + k.replace("_", "-") for k in given))
+        fit(out=out, resume=True, progress=not args.no_progress, plot=not args.no_plot, root=args.data_root,
+            download=not args.no_download)
+        return 0
+    cfg_name = f"{given.get('model', 'resnet20')}-{given.get('data', 'digits')}"
+    out = args.out or os.path.join("runs", f"{cfg_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.exists(os.path.join(out, "last.npz")):
+        raise ValueError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
+    fit(out=out, progress=not args.no_progress, plot=not args.no_plot, root=args.data_root,
+        download=not args.no_download, **given)
+    return 0
+
+
+def cmd_evaluate(args):
+    """Test loss, accuracy and confusion matrix of a saved checkpoint."""
+    from .train import Run, evaluate, make_config
+    from .viz import confusion_matrix, format_confusion, plot_confusion
+    from .weights import load_checkpoint
+    if not os.path.exists(args.checkpoint):
+        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
+    _, meta = load_checkpoint(args.checkpoint)
+    if "config" not in meta:
+        raise ValueError(f"{args.checkpoint} is not a minires training checkpoint (no saved configuration)")
+    saved = meta["config"]
+    cfg = make_config(**dict(saved, model=args.model or saved["model"], data=args.data or saved["data"],
+                             device=args.device or saved["device"]))
+    if args.model and args.model != saved["model"]:
+        raise ValueError(f"{args.checkpoint} holds a {saved['model']}, not a {args.model}")
+    run = Run(cfg, root=args.data_root, download=not args.no_download)
+    run.load(args.checkpoint)
+    loss, acc, preds, labels = evaluate(run.model, run.test_loader)
+    matrix = confusion_matrix(labels, preds, run.test_set.num_classes)
+    print(f"{cfg['model']} on {cfg['data']} ({len(labels)} test images): loss {loss:.4f}, accuracy {acc:.2%}")
+    print(format_confusion(matrix, run.test_set.classes))
+    picture = os.path.join(args.out or os.path.dirname(os.path.abspath(args.checkpoint)), "confusion.png")
+    os.makedirs(os.path.dirname(picture), exist_ok=True)
+    plot_confusion(matrix, run.test_set.classes, picture, title=f"{cfg['model']} on {cfg['data']}: {acc:.2%}")
+    print(f"saved {picture}")
+    return 0
+
+
+def cmd_summary(args):
+    from . import summary
+    from .models import get_model
+    model = get_model(args.model, num_classes=args.num_classes, in_channels=args.input[0])
+    print(summary(model, tuple(args.input), depth=args.depth))
+    return 0
+
+
 def build_parser():
+    from .data import DATASETS
+    from .models import MODELS
     parser = argparse.ArgumentParser(prog="minires", description="ResNet from first principles in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model (default: ResNet-20 on the bundled 8x8 digits, CPU)",
+                       description="Train a model. Every option has a default; a run folder gets config.json, "
+                                   "metrics.csv, curves.png and the checkpoints last.npz and best.npz.")
+    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default resnet20)")
+    p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default digits)")
+    p.add_argument("--epochs", type=int, help="default 30")
+    p.add_argument("--batch-size", type=int, help="default 64")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1)")
+    p.add_argument("--momentum", type=float, help="default 0.9")
+    p.add_argument("--weight-decay", type=float, help="default 5e-4")
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"], help="default cosine; step: /10 at 50%% and 75%%")
+    p.add_argument("--warmup-epochs", type=int, help="linear warm-up (default 0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop and flip (default: on for CIFAR-10, off for digits and MNIST)")
+    p.add_argument("--out", help="run folder (default runs/MODEL-DATA-TIME)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
+                   help="continue the run saved in RUN_DIR (or --out) exactly where it stopped")
+    p.add_argument("--data-root", help="where data sets are kept (default $MINIRES_DATA or ~/.cache/minires)")
+    p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true", help="no curves.png")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train`")
+    p.add_argument("--model", help="check that the checkpoint holds this model")
+    p.add_argument("--data", help="evaluate on another data set of the same shape")
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--data-root")
+    p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
+    p.add_argument("--out", help="folder for confusion.png (default: the checkpoint's)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summary", help="every layer of a model with its output shape and parameters")
+    p.add_argument("--model", default="resnet50", choices=list(MODELS), metavar="MODEL")
+    p.add_argument("--input", type=int, nargs=3, default=[3, 224, 224], metavar=("C", "H", "W"))
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--depth", type=int, default=None, help="1: stages, 2: blocks, ... (default: all)")
+    p.set_defaults(func=cmd_summary)
     p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -74,8 +185,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, RuntimeError, OSError) as e:
-        print(f"minires {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, RuntimeError, OSError, ArithmeticError, ImportError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError would add quotes
+        print(f"minires {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

@@ -62,14 +62,15 @@ class DataLoader:
         order = self.rng.permutation(N) if self.shuffle else np.arange(N)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self._make_batch(idx)
+            yield self.make_batch(idx)
 
-    def _make_batch(self, idx):
+    def make_batch(self, idx, rng=None):
+        """The batch of the images at ``idx``; ``rng`` (default: the loader's) drives the augmentation."""
         images = self.dataset.images[idx]                 # (B, C, H, W) uint8 or float32, CPU
         labels = self.dataset.labels[idx]                 # (B,) int64
         x = to_float32(to_device(images, self.device))    # [0, 1], on the device
         if self.augment is not None:
-            x = self.augment(x, self.rng)
+            x = self.augment(x, self.rng if rng is None else rng)
         if self.normalize:
             x = transforms.normalize(x, self.dataset.mean, self.dataset.std)
         y = to_device(labels.astype(np.int64, copy=False), self.device)

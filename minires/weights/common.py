@@ -28,7 +28,10 @@ def atomic_write(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); a saved file is an ordinary one
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

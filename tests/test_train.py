@@ -1,0 +1,118 @@
+"""Training for real: a bounded run learns the digits, resume is exact, Ctrl-C is safe, bad input is clear."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install minires[data])")
+
+from minires.cli import main  # noqa: E402
+from minires.train import COLUMNS, fit  # noqa: E402
+from minires.weights import load_checkpoint  # noqa: E402
+
+
+def test_a_small_resnet_learns_the_digits(tmp_path):
+    history = fit("resnet20", "digits", out=str(tmp_path), epochs=5, progress=False)
+    assert len(history) == 5
+    assert history[-1]["test_acc"] >= 0.90, history[-1]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    for name in ("config.json", "metrics.csv", "curves.png", "last.npz", "best.npz"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0] == ",".join(COLUMNS) and len(rows) == 6
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 5
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def interrupt_at(step_to_stop):
+    """A callback that presses Ctrl-C (sends SIGINT to this process) after the given step."""
+    def callback(step, loss):
+        if step == step_to_stop:
+            os.kill(os.getpid(), signal.SIGINT)
+    return callback
+
+
+def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
+    options = dict(epochs=2, batch_size=128, progress=False, plot=False)
+    full = fit("resnet20", "digits", out=str(tmp_path / "full"), **options)
+
+    part = tmp_path / "part"
+    stopped = fit("resnet20", "digits", out=str(part), callback=interrupt_at(15), **options)  # epoch 2, batch 4 of 11
+    assert len(stopped) == 1                                   # epoch 1 finished, epoch 2 interrupted
+    assert "finishing this batch" in capsys.readouterr().out
+    arrays, meta = load_checkpoint(part / "last.npz")          # the interrupt left a loadable checkpoint ...
+    assert meta["position"]["epoch"] == 1 and meta["position"]["batch"] == 4
+    assert not [p for p in os.listdir(part) if p.endswith(".tmp")]   # ... and no partial file
+
+    resumed = fit(out=str(part), resume=True, progress=False, plot=False)
+    assert len(resumed) == 2
+    for a, b in zip(full, resumed):
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+            assert a[key] == b[key], (key, a, b)
+    final_full, _ = load_checkpoint(tmp_path / "full" / "last.npz")
+    final_resumed, _ = load_checkpoint(part / "last.npz")
+    for key in final_full:
+        np.testing.assert_array_equal(final_full[key], final_resumed[key], err_msg=key)
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "resnet19"], "unknown model 'resnet19'; choose one of: resnet18"),
+    (["--data", "imagenet"], "unknown data set 'imagenet'; valid names are: digits, cifar10, mnist, fashion-mnist"),
+    (["--lr", "0"], "the learning rate must be a positive number, got 0.0"),
+    (["--batch-size", "-4"], "batch size must be a positive integer, got -4"),
+    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+])
+def test_bad_options_are_one_line_errors_and_write_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--out", str(out), "--no-progress", *argv)
+    assert code != 0
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_and_corrupt_data_are_clear_errors(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--data", "cifar10", "--data-root", str(tmp_path / "nowhere"),
+                           "--no-download", "--out", str(tmp_path / "run"))
+    assert code != 0 and "cifar" in err.lower() and len(err.strip().splitlines()) == 1
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cifar-10-python.tar.gz").write_bytes(b"this is not a tar archive")
+    code, _, err = run_cli(capsys, "train", "--data", "cifar10", "--data-root", str(root), "--no-download",
+                           "--out", str(tmp_path / "run"))
+    assert code != 0 and len(err.strip().splitlines()) == 1 and ("md5" in err.lower() or "checksum" in err.lower())
+    assert not (tmp_path / "run").exists()
+
+
+def test_checkpoint_of_another_architecture_and_resume_rules(tmp_path, capsys):
+    run = tmp_path / "run"
+    fit("resnet20", "digits", out=str(run), epochs=1, batch_size=256, progress=False, plot=False)
+    before = {p: (run / p).read_bytes() for p in os.listdir(run)}
+
+    code, out, err = run_cli(capsys, "evaluate", "--checkpoint", str(run / "last.npz"))
+    assert code == 0 and "accuracy" in out and "<- predicted" in out and (run / "confusion.png").exists()
+
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(run / "last.npz"), "--model", "resnet32")
+    assert code != 0 and "holds a resnet20, not a resnet32" in err
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--lr", "0.5")
+    assert code != 0 and "keeps its saved configuration; drop --lr" in err
+    code, _, err = run_cli(capsys, "train", "--out", str(run))
+    assert code != 0 and "already holds a run" in err
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "missing.npz"))
+    assert code != 0 and "no checkpoint at" in err
+    for p, data in before.items():  # nothing that was written is damaged
+        assert (run / p).read_bytes() == data, p
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path):
+    run = tmp_path / "run"
+    first = fit("resnet20", "digits", out=str(run), epochs=1, batch_size=256, progress=False, plot=False)
+    again = fit(out=str(run), resume=True, progress=False, plot=False)
+    assert again == first
