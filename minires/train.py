@@ -222,9 +222,6 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
                     from .viz import plot_curves
                     plot_curves(history, os.path.join(out, "curves.png"), title=f"{cfg['model']} on {cfg['data']}")
                     last_plot = time.perf_counter()
-    if plot and out is not None and not _have_matplotlib():
-        print("note: matplotlib is not installed, so no curves.png (pip install minires[plots])")
-        plot = False
             if ctrl_c["stop"]:
                 return history
     return history
