@@ -111,6 +111,22 @@ def cmd_evaluate(args):
     return 0
 
 
+def cmd_predict(args):
+    """Top-k classes of each image with published (torchvision) weights."""
+    from .predict import classify, default_resize, load_pretrained
+    for image in args.images:
+        if not os.path.exists(image):
+            raise FileNotFoundError(f"no image at {image}")
+    model = load_pretrained(args.weights, args.model, device=args.device)
+    resize = args.resize or default_resize(args.weights)
+    results = classify(model, args.images, topk=args.topk, resize=resize, crop=args.crop)
+    for image, top in zip(args.images, results):
+        print(f"{image}:")
+        for rank, (index, name, p) in enumerate(top, 1):
+            print(f"  {rank}. {p:7.2%}  {name}  ({index})")
+    return 0
+
+
 def cmd_summary(args):
     from . import summary
     from .models import get_model
@@ -160,6 +176,17 @@ def build_parser():
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     p.add_argument("--out", help="folder for confusion.png (default: the checkpoint's)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images with published weights (a torchvision .pth, no torch)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", required=True, help="a .pth (torch.save), .safetensors or .npz state_dict")
+    p.add_argument("--model", choices=list(MODELS), metavar="MODEL",
+                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--resize", type=int, help="shorter side before the crop (default 256; 232 for V2 weights)")
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="every layer of a model with its output shape and parameters")
     p.add_argument("--model", default="resnet50", choices=list(MODELS), metavar="MODEL")
