@@ -191,13 +191,13 @@ def test_model_fixture_has_the_documented_entries(name):
 
 
 def test_all_fixtures_stay_small():
-    paths = [fixture_path(name) for name in MODEL_FIXTURES] + [fixture_path("sgd", "optim")]
+    paths = [fixture_path(name) for name in MODEL_FIXTURES]
     assert sum(os.path.getsize(p) for p in paths) < 5_000_000
 
 
 def test_reference_weights_rebuild_for_a_fixture():
     fx = load_fixture("resnet20_B")
-    sd = reference_state_dict(fixture_state_shapes(fx), int(fx["seed_weights"]))
+    sd = reference_state_dict(fixture_state_shapes(fx), int(fx["seed_weights"]), float(fx["branch_gain"]))
     assert list(sd) == list(fx["keys"])
     assert sd["layer2.0.downsample.0.weight"].shape == (32, 16, 1, 1)
     # the stored running mean is the PyTorch update of the reference one (momentum 0.1)
@@ -207,25 +207,6 @@ def test_reference_weights_rebuild_for_a_fixture():
     # the batch means, (after - 0.9 * before) / 0.1, are O(1) in training mode
     assert np.abs(after - 0.9 * before).max() / 0.1 < 10
     assert np.all(fx["running/layer2.0.bn1.running_var"] > 0.45)
-
-
-def test_sgd_fixture():
-    fx = load_fixture("sgd", "optim")
-    names = [str(n) for n in fx["param_names"]]
-    assert names == ["p0", "p1", "p2"]
-    for setting, (mom, nesterov) in {"momentum": (0.9, 0), "nesterov": (0.9, 1),
-                                     "plain": (0.0, 0)}.items():
-        np.testing.assert_array_equal(fx[f"config/{setting}"], [0.1, mom, 5e-4, nesterov])
-        for k in (1, 2, 3):
-            for n in names:
-                assert fx[f"{setting}/step{k}/{n}"].shape == fx[f"init/{n}"].shape
-                assert fx[f"grad/step{k}/{n}"].shape == fx[f"init/{n}"].shape
-    # the documented update, for the simplest setting and the first step
-    p, g = fx["init/p1"], fx["grad/step1/p1"]
-    np.testing.assert_allclose(fx["plain/step1/p1"], p - 0.1 * (g + 5e-4 * p), rtol=1e-14)
-    for sched in ("multistep", "cosine", "linear"):
-        assert fx[f"lr/{sched}"].shape == (20,) and fx[f"lr/{sched}"][0] > 0
-    assert float(fx["lr/base"]) == 0.1
 
 
 def test_branch_gain_scales_only_the_last_bn_of_each_block():

@@ -12,7 +12,7 @@ weights of tests/reference.py with strict=True, and store
     that one forward pass;
   - how far PyTorch's own float32 train-mode results lie from these float64 ones
     ('float32_err/<entry>', a scalar each): the yardstick for minires's float32 parity.
-The optimizer fixture (tests/fixtures/optim/sgd.npz) is written by make_optim_fixtures.py.
+The optimizer fixture (tests/fixtures/optim/sgd_reference.npz) is written by make_optim_fixture.py.
 Entries and their names are documented in tools/README.md.
 """
 import json
@@ -196,14 +196,10 @@ def main(names):
     torch.set_default_dtype(torch.float64)
     torch.manual_seed(0)
     if not names:
-        names = list(MODELS) + ["sgd"]
+        names = list(MODELS)
     for name in names:
-        if name == "sgd":
-            import make_optim_fixtures
-            print(f"{'sgd':18s} {make_optim_fixtures.main()}")
-            continue
         if name not in MODELS:
-            raise SystemExit(f"unknown fixture {name!r}; expected one of {list(MODELS)} or sgd")
+            raise SystemExit(f"unknown fixture {name!r}; expected one of {list(MODELS)}")
         t0 = time.time()
         path, eval_max, train_max = make_model_fixture(name)
         print(f"{name:18s} {time.time() - t0:6.1f} s  {os.path.getsize(path) / 1e3:7.1f} kB  "
