@@ -34,6 +34,17 @@ def xp_of(*arrays):
     return _cupy if kinds == {True} else np
 
 
+def as_strided(a, shape, strides):
+    """A view of ``a`` with the given shape and strides (in bytes), on NumPy or CuPy; no copy.
+
+    The view reads memory in place, so out-of-bounds strides read garbage: callers
+    derive shape and strides from ``a.strides`` and the array's own sizes.
+    """
+    if _is_cupy(a):
+        return _cupy.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
+    return np.lib.stride_tricks.as_strided(a, shape=shape, strides=strides, writeable=False)
+
+
 def device_of(a):
     """'cuda' for a CuPy array, 'cpu' for anything else."""
     return "cuda" if _is_cupy(a) else "cpu"

@@ -6,7 +6,7 @@ from helpers import on
 from minires import nn
 from minires.backend import DeviceError, gpu_available, to_numpy
 from minires.gradcheck import check_module
-from minires.nn.im2col import col2im, im2col
+from minires.nn.im2col import col2im, col2im_add, im2col, im2col_into, window_slices
 
 
 def naive_conv(x, w, b, stride, padding, groups):
@@ -138,3 +138,29 @@ def test_device_mixing_message_without_gpu(monkeypatch):
     monkeypatch.setattr(module_mod, "device_of", lambda a: "cuda" if a is x else real(a))
     with pytest.raises(DeviceError, match="input is on 'cuda' but the parameters are on 'cpu'.*model.to\\('cuda'\\)"):
         conv(x)
+
+
+@pytest.mark.parametrize("KH,KW,SH,SW,PH,PW,hw", [
+    (3, 3, 1, 1, 1, 1, (5, 6)), (3, 2, 2, 1, 1, 1, (7, 6)), (7, 7, 2, 2, 3, 3, (9, 8)),
+    (1, 1, 2, 2, 0, 0, (5, 5)), (3, 3, 1, 3, 0, 2, (4, 6)), (2, 3, 3, 2, 2, 0, (6, 7)),
+])
+def test_fast_im2col_and_col2im_match_the_reference(KH, KW, SH, SW, PH, PW, hw, rng):
+    """im2col_into / col2im_add (Conv2d's fast path) against im2col / col2im, on strided input."""
+    x = rng.standard_normal((5, 3) + hw)[1:4]                   # a slice: a view with an offset
+    expected = im2col(x, KH, KW, SH, SW, PH, PW)
+    col = np.full(expected.shape, np.nan)
+    np.testing.assert_array_equal(im2col_into(x, col, KH, KW, SH, SW, PH, PW), expected)
+    x[...] = 0                                                  # reuse the padded workspace: border still 0
+    np.testing.assert_array_equal(im2col_into(x, col, KH, KW, SH, SW, PH, PW), 0)
+    c = rng.standard_normal(expected.shape)
+    img = np.zeros(x.shape)
+    np.testing.assert_allclose(col2im_add(c, img, SH, SW, PH, PW), col2im(c, hw[0], hw[1], SH, SW, PH, PW),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k,s,p,size,n_out", [(0, 1, 1, 5, 5), (2, 1, 1, 5, 5), (0, 2, 3, 9, 5), (6, 2, 3, 9, 5),
+                                              (1, 3, 0, 4, 2), (0, 1, 3, 2, 4)])
+def test_window_slices_pick_exactly_the_real_pixels(k, s, p, size, n_out):
+    inputs, outputs = window_slices(k, s, p, size, n_out)
+    expected = [(o, k + s * o - p) for o in range(n_out) if 0 <= k + s * o - p < size]
+    assert list(zip(range(n_out)[outputs], range(size)[inputs])) == expected

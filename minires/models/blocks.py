@@ -11,9 +11,14 @@ Attribute names are torchvision's, so the state_dict keys are too (``conv1.weigh
 ``bn2.running_var``, ``downsample.0.weight``). torchvision reuses one ``relu`` module;
 here each ReLU is its own module (``relu1``, ``relu2`` ...) because each keeps its own
 cache for the backward. ReLUs hold no parameters, so the keys are unchanged.
+
+Memory: every ReLU here works in place (``ReLU(inplace=True)``) and the residual sum is
+added in place into the last batch norm's output. Both overwrite an array that only this
+block holds: a batch norm's output, which its own backward does not need (it keeps xhat).
 """
 from ..backend import xp_of
 from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_grad_enabled
+from ..nn.memory import zeros_nchw
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1):
@@ -48,17 +53,19 @@ class ShortcutA(Module):
         return f"subsample 2, zero-pad {self.pad} channels each side"
 
     def forward(self, x):
-        xp = xp_of(x)
+        N, C, H, W = x.shape
         sub = x[:, :, ::2, ::2]
+        out = zeros_nchw(xp_of(x), (N, C + 2 * self.pad, sub.shape[2], sub.shape[3]), x.dtype)
+        out[:, self.pad:self.pad + C] = sub
         self.cache = x.shape if is_grad_enabled() else None
-        return xp.pad(sub, ((0, 0), (self.pad, self.pad), (0, 0), (0, 0)))
+        return out
 
     def backward(self, grad_out):
         if self.cache is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
         N, C, H, W = self.cache
-        dx = xp.zeros((N, C, H, W), dtype=grad_out.dtype)
+        dx = zeros_nchw(xp, (N, C, H, W), grad_out.dtype)
         dx[:, :, ::2, ::2] = grad_out[:, self.pad:self.pad + C]
         return dx
 
@@ -78,18 +85,18 @@ class BasicBlock(Module):
             raise ValueError("BasicBlock supports only groups=1 and base_width=64 (use Bottleneck for ResNeXt)")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = BatchNorm2d(planes)
-        self.relu1 = ReLU()
+        self.relu1 = ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = BatchNorm2d(planes)
         self.downsample = downsample
-        self.relu2 = ReLU()
+        self.relu2 = ReLU(inplace=True)
         self.residual = residual
 
     def forward(self, x):
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
+            out += x if self.downsample is None else self.downsample(x)   # in place: out is bn2's, ours
         return self.relu2(out)
 
     def backward(self, grad_out):
@@ -99,7 +106,8 @@ class BasicBlock(Module):
         if not self.residual:
             return g_main
         g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut
-        return g_main + g_short                                         # the two paths are summed
+        g_main += g_short                                               # the two paths are summed
+        return g_main
 
 
 class Bottleneck(Module):
@@ -119,14 +127,14 @@ class Bottleneck(Module):
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = conv1x1(inplanes, width, s1)
         self.bn1 = BatchNorm2d(width)
-        self.relu1 = ReLU()
+        self.relu1 = ReLU(inplace=True)
         self.conv2 = conv3x3(width, width, s3, groups)
         self.bn2 = BatchNorm2d(width)
-        self.relu2 = ReLU()
+        self.relu2 = ReLU(inplace=True)
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = BatchNorm2d(planes * self.expansion)
         self.downsample = downsample
-        self.relu3 = ReLU()
+        self.relu3 = ReLU(inplace=True)
         self.residual = residual
 
     def forward(self, x):
@@ -134,7 +142,7 @@ class Bottleneck(Module):
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
+            out += x if self.downsample is None else self.downsample(x)   # in place: out is bn3's, ours
         return self.relu3(out)
 
     def backward(self, grad_out):
@@ -146,4 +154,5 @@ class Bottleneck(Module):
         if not self.residual:
             return g_main
         g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut
-        return g_main + g_short                                         # the two paths are summed
+        g_main += g_short                                               # the two paths are summed
+        return g_main

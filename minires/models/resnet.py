@@ -31,7 +31,7 @@ class ResNet(Module):
         self.inplanes = 64
         self.conv1 = Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = BatchNorm2d(64)
-        self.relu = ReLU()
+        self.relu = ReLU(inplace=True)  # in place on bn1's output (see blocks.py)
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, 64, layers[0], stride=1)
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)

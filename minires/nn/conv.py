@@ -1,10 +1,21 @@
-"""Conv2d: convolution as one matrix multiplication per group, by im2col / col2im."""
+"""Conv2d: convolution as one matrix multiplication per group, by im2col / col2im.
+
+The plain version -- im2col of the whole batch, one matmul, col2im -- is ``conv_forward`` /
+``conv_backward`` in ``reference.py``; read it first. Conv2d computes the same numbers
+faster: a 1x1 kernel skips im2col (its input already is the column matrix), the batch is
+turned into columns a few images at a time into a reused workspace (``_chunks``), backward
+recomputes the columns instead of keeping them, and activations stay channel-major
+(``memory.py``) so no layer transposes its output.
+"""
 import math
 
 from . import init
-from .im2col import col2im, im2col, out_size
+from .im2col import col2im_add, im2col_into, out_size
+from .memory import channels_first, workspace
 from .module import Module, Parameter, is_grad_enabled
 from ..backend import xp_of
+
+CHUNK_BYTES = 8 * 2**20  # im2col this many bytes of columns at a time (see Conv2d._chunks)
 
 
 def _pair(v, name):
@@ -53,7 +64,7 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
     def forward(self, x):
-        """x (N, C, H, W) -> (N, O, OH, OW)."""
+        """x (N, C, H, W) -> (N, O, OH, OW), stored channel-major (see ``memory``)."""
         self.check_input(x, ndim=4, channels=self.in_channels)
         xp = xp_of(x)
         N, C, H, W = x.shape
@@ -63,32 +74,89 @@ class Conv2d(Module):
         if OH < 1 or OW < 1:
             raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} kernel "
                              f"with padding {self.padding}; it needs at least {KH - 2 * PH}x{KW - 2 * PW}")
-        # Columns: one row per filter entry (c, i, j), one column per output pixel (n, oh, ow).
-        col = im2col(x.transpose(1, 0, 2, 3), KH, KW, SH, SW, PH, PW)   # (C, KH, KW, N, OH, OW)
-        col = col.reshape(G, C // G * KH * KW, N * OH * OW)              # one matrix per group
         w = self.weight.data.reshape(G, O // G, C // G * KH * KW)
-        y = xp.matmul(w, col)                                            # (G, O/G, N*OH*OW)
-        y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)                # (N, O, OH, OW)
+        y = xp.empty((G, O // G, N, OH * OW), dtype=x.dtype)      # channel-major: (O, N, OH, OW)
+        if self._pointwise():
+            # a 1x1 kernel: the (strided) input already is the column matrix, no im2col at all
+            xp.matmul(w, self._pointwise_columns(x), out=y.reshape(G, O // G, N * OH * OW))
+        else:
+            for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
+                col = self._columns(x, n0, n1, OH, OW)             # (G, C/G*KH*KW, n*OH*OW)
+                xp.matmul(w, col, out=y[:, :, n0:n1].reshape(G, O // G, -1))
+        y = channels_first(y.reshape(O, N, OH, OW))                # (N, O, OH, OW), a view
         if self.bias is not None:
-            y = y + self.bias.data.reshape(1, O, 1, 1)
-        self.cache = (col, (H, W)) if is_grad_enabled() else None
+            y += self.bias.data.reshape(1, O, 1, 1)
+        # keep x itself (no copy): backward recomputes the columns, 1/(KH*KW) of the memory
+        self.cache = x if is_grad_enabled() else None
         return y
 
     def backward(self, grad_out):
-        """grad_out (N, O, OH, OW) -> grad wrt x (N, C, H, W); adds into weight.grad and bias.grad."""
+        """grad_out (N, O, OH, OW) -> grad wrt x (N, C, H, W); adds into weight.grad and bias.grad.
+
+        y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy, then col2im (see conv_backward in
+        ``reference.py`` for the same thing on the whole batch at once).
+        """
         if self.cache is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
-        col, (H, W) = self.cache
-        N, O, OH, OW = grad_out.shape
-        C, G = self.in_channels, self.groups
+        x = self.cache
+        N, C, H, W = x.shape
+        _, O, OH, OW = grad_out.shape
+        G = self.groups
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        dy = grad_out.transpose(1, 0, 2, 3).reshape(G, O // G, N * OH * OW)
+        dy = xp.ascontiguousarray(channels_first(grad_out)).reshape(G, O // G, N, OH * OW)
         if self.bias is not None:
-            self.bias.grad += grad_out.sum(axis=(0, 2, 3))
-        # y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy
-        self.weight.grad += xp.matmul(dy, col.transpose(0, 2, 1)).reshape(self.weight.data.shape)
-        w = self.weight.data.reshape(G, O // G, C // G * KH * KW)
-        dcol = xp.matmul(w.transpose(0, 2, 1), dy)                       # (G, C/G*KH*KW, N*OH*OW)
-        dcol = dcol.reshape(C, KH, KW, N, OH, OW)
-        return col2im(dcol, H, W, SH, SW, PH, PW).transpose(1, 0, 2, 3)  # (N, C, H, W)
+            self.bias.grad += dy.reshape(O, -1).sum(axis=1)
+        wT = self.weight.data.reshape(G, O // G, C // G * KH * KW).transpose(0, 2, 1)
+        if self._pointwise():
+            dy = dy.reshape(G, O // G, N * OH * OW)
+            self.weight.grad += xp.matmul(dy, self._pointwise_columns(x).transpose(0, 2, 1)).reshape(
+                self.weight.grad.shape)
+            dcol = xp.matmul(wT, dy).reshape(C, N, OH, OW)
+            if (SH, SW) == (1, 1):
+                return channels_first(dcol)
+            dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
+            dx[:, :, ::SH, ::SW] = dcol                            # strided: the skipped pixels get 0
+            return channels_first(dx)
+        dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward
+        dw = 0
+        for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
+            col = self._columns(x, n0, n1, OH, OW)                 # recomputed from x
+            dy_n = dy[:, :, n0:n1].reshape(G, O // G, -1)
+            dw += xp.matmul(dy_n, col.transpose(0, 2, 1))
+            dcol = workspace("conv.dcol", col.shape, col.dtype, xp)
+            xp.matmul(wT, dy_n, out=dcol)
+            col2im_add(dcol.reshape(C, KH, KW, n1 - n0, OH, OW), dx[:, n0:n1], SH, SW, PH, PW)
+        self.weight.grad += dw.reshape(self.weight.grad.shape)
+        return channels_first(dx)
+
+    # ----- the fast path's helpers -----
+    def _pointwise(self):
+        return self.kernel_size == (1, 1) and self.padding == (0, 0)
+
+    def _pointwise_columns(self, x):
+        """1x1 kernel: x (N, C, H, W) -> (G, C/G, N*OH*OW), a view when x is channel-major and unstrided."""
+        SH, SW = self.stride
+        x = channels_first(x)[:, :, ::SH, ::SW]
+        return x.reshape(self.groups, self.in_channels // self.groups, -1)
+
+    def _columns(self, x, n0, n1, OH, OW):
+        """im2col of images n0..n1-1 into a reused workspace -> (G, C/G*KH*KW, (n1-n0)*OH*OW)."""
+        xp = xp_of(x)
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        C, G = self.in_channels, self.groups
+        col = workspace("conv.col", (C, KH, KW, n1 - n0, OH, OW), x.dtype, xp)
+        im2col_into(channels_first(x)[:, n0:n1], col, KH, KW, SH, SW, PH, PW)
+        return col.reshape(G, C // G * KH * KW, -1)
+
+    def _chunks(self, N, pixels, itemsize):
+        """Split the batch so that one chunk's columns take about CHUNK_BYTES: (n0, n1) pairs.
+
+        Columns are KH*KW times the size of the input; built a few images at a time they stay
+        in the processor's cache between im2col and the matrix multiply, and the workspace
+        stays small (the ResNet-50 stem's columns are 118 MB for a batch of 16).
+        """
+        KH, KW = self.kernel_size
+        per_image = self.in_channels * KH * KW * pixels * itemsize
+        step = max(1, min(N, CHUNK_BYTES // per_image))
+        return [(n0, min(N, n0 + step)) for n0 in range(0, N, step)]

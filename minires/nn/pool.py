@@ -1,6 +1,7 @@
 """MaxPool2d and AdaptiveAvgPool2d (global average pooling)."""
 from .conv import _pair
-from .im2col import col2im, im2col, out_size
+from .im2col import out_size, window_slices
+from .memory import channels_first, empty_nchw
 from .module import Module, is_grad_enabled
 from ..backend import xp_of
 
@@ -25,6 +26,14 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, OH, OW), stored channel-major.
+
+        The same numbers as ``maxpool_forward`` in ``reference.py`` (im2col with -inf
+        padding, then argmax), without building the KH*KW-times-larger columns: a running
+        maximum over the KH*KW kernel offsets, each one strided view of x. Padding never
+        wins, so it is simply left out (``window_slices``). Which offset won is worked out
+        in backward, only when training needs it.
+        """
         self.check_input(x, ndim=4)
         xp = xp_of(x)
         N, C, H, W = x.shape
@@ -32,26 +41,49 @@ class MaxPool2d(Module):
         OH, OW = out_size(H, KH, SH, PH), out_size(W, KW, SW, PW)
         if OH < 1 or OW < 1:
             raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} window")
-        col = im2col(x, KH, KW, SH, SW, PH, PW, pad_value=-xp.inf)     # (N, KH, KW, C, OH, OW)
-        col = col.reshape(N, KH * KW, C, OH, OW)
-        winner = col.argmax(axis=1)                                     # (N, C, OH, OW): first max
-        y = xp.take_along_axis(col, winner[:, None], axis=1)[:, 0]
-        self.cache = (winner, (H, W)) if is_grad_enabled() else None
+        x_cn = channels_first(x)
+        y = xp.full((C, N, OH, OW), -xp.inf, dtype=x.dtype)
+        for rows, cols, out_rows, out_cols in self._offsets(H, W, OH, OW):
+            best = y[:, :, out_rows, out_cols]                  # a view: updated in place
+            xp.maximum(best, x_cn[:, :, rows, cols], out=best)
+        y = channels_first(y)
+        self.cache = (x, y) if is_grad_enabled() else None     # both kept by the neighbours anyway
         return y
 
+    def _offsets(self, H, W, OH, OW):
+        """For each kernel offset (i, j), row-major: input rows/cols and the outputs that read them."""
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        for i in range(KH):
+            rows, out_rows = window_slices(i, SH, PH, H, OH)
+            for j in range(KW):
+                cols, out_cols = window_slices(j, SW, PW, W, OW)
+                yield rows, cols, out_rows, out_cols
+
     def backward(self, grad_out):
-        """grad_out (N, C, OH, OW) -> (N, C, H, W)."""
+        """grad_out (N, C, OH, OW) -> (N, C, H, W): each window's gradient goes to its winner.
+
+        The winner is the first offset (row-major, as PyTorch's and argmax's tie rule) whose
+        value equals the window's maximum: offsets are visited last to first, so the first
+        match overwrites the later ones. Overlapping windows that share a winner add their
+        gradients, as col2im adds.
+        """
         if self.cache is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
-        winner, (H, W) = self.cache
-        N, C, OH, OW = grad_out.shape
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        # each window sends its gradient to the position of its winner, zero elsewhere
-        offsets = xp.arange(KH * KW).reshape(1, KH * KW, 1, 1, 1)
-        dcol = (offsets == winner[:, None]) * grad_out[:, None]         # (N, KH*KW, C, OH, OW)
-        dcol = dcol.astype(grad_out.dtype, copy=False).reshape(N, KH, KW, C, OH, OW)
-        return col2im(dcol, H, W, SH, SW, PH, PW)
+        x, y = self.cache
+        N, C, H, W = x.shape
+        _, _, OH, OW = y.shape
+        x_cn, y_cn, g = channels_first(x), channels_first(y), channels_first(grad_out)
+        offsets = list(self._offsets(H, W, OH, OW))
+        winner = xp.zeros((C, N, OH, OW), dtype=xp.int16)
+        for k in reversed(range(len(offsets))):
+            rows, cols, out_rows, out_cols = offsets[k]
+            hit = x_cn[:, :, rows, cols] == y_cn[:, :, out_rows, out_cols]
+            xp.copyto(winner[:, :, out_rows, out_cols], k, where=hit)
+        dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
+        for k, (rows, cols, out_rows, out_cols) in enumerate(offsets):
+            dx[:, :, rows, cols] += g[:, :, out_rows, out_cols] * (winner[:, :, out_rows, out_cols] == k)
+        return channels_first(dx)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -81,4 +113,6 @@ class AdaptiveAvgPool2d(Module):
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
         N, C, H, W = self.cache
-        return xp.broadcast_to(grad_out / (H * W), (N, C, H, W)).copy()
+        dx = empty_nchw(xp, (N, C, H, W), grad_out.dtype)   # channel-major, like the activations
+        dx[...] = grad_out / (H * W)                        # broadcast over H and W
+        return dx

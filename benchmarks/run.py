@@ -1,0 +1,181 @@
+"""minires against PyTorch CPU on the same machine, in one run: speed, fraction of the matmul
+ceiling, and peak memory. See benchmarks/README.md for what is measured and the results.
+
+    python benchmarks/run.py                                   # everything, 2 threads
+    python benchmarks/run.py --torch-python /path/to/venv/bin/python   # PyTorch from another venv
+    python benchmarks/run.py --cases conv3x3 "resnet20 train" --reps 7 --markdown results.md
+
+Every (framework, case) runs in a fresh Python process, so its peak RSS is its own. Each
+process sets the thread count (OMP/OPENBLAS/MKL_NUM_THREADS, and torch.set_num_threads),
+warms up, then times ``--reps`` calls: the table shows the median, min and max. While it
+times, it also reads how much CPU *other* processes used (/proc/stat): above 10% of the
+machine, the row is marked busy, and its numbers are not to be trusted.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# Set in some environments for old OpenBLAS builds; they slow a current NumPy (README: "BLAS").
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+BUSY = 0.10  # other processes' share of the machine above which a measurement is marked busy
+
+
+def worker_env(threads, keep_openblas_env):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    if not keep_openblas_env:
+        for var in OPENBLAS_OVERRIDES:
+            env.pop(var, None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_worker(python, args, env, timeout=1800):
+    """Run ``worker.py`` in a fresh process; its last stdout line is a JSON record."""
+    cmd = [python, os.path.join(HERE, "worker.py")] + args
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def torch_python(requested):
+    """The interpreter that has torch: ``requested``, else this one if it imports torch, else None."""
+    candidates = [requested] if requested else [sys.executable]
+    for python in candidates:
+        probe = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return python
+    return None
+
+
+def fmt_time(seconds):
+    if seconds < 0.1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e3:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def describe_machine(env_info, torch_info, threads, removed):
+    cpu = env_info.get("cpu", platform.processor() or "unknown CPU")
+    lines = [f"- CPU: {cpu}, {os.cpu_count()} logical cores, {env_info.get('memory_gb', '?')} GB RAM; "
+             f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
+             f"- NumPy {env_info['numpy']} with {env_info['blas']}; {threads} threads everywhere",
+             "- PyTorch: " + (f"{torch_info['torch']} ({torch_info['blas']})" if torch_info else "not installed"),
+             f"- matmul ceiling (NumPy float32, 2048^3, median of 5): {env_info['matmul_gflops']:.0f} GFLOP/s"]
+    if removed:
+        lines.append(f"- removed from the workers' environment: {', '.join(removed)} (see README, BLAS)")
+    return "\n".join(lines)
+
+
+def table(rows, ceiling, torch_missing="not installed"):
+    """The results as a markdown table; ``rows``: (case, step, minires result, PyTorch result or None)."""
+    head = ["case", "step", "minires (median [min-max])", "images/s", "% of matmul ceiling", "peak RSS",
+            "PyTorch (median [min-max])", "images/s", "% of ceiling", "peak RSS", "minires / PyTorch"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, step, mr, pt in rows:
+        cells = [case, step] + _cells(mr, step, ceiling, torch_missing) + _cells(pt, step, ceiling, torch_missing)
+        if pt is None or "error" in mr or "error" in pt:
+            cells.append("-")
+        else:
+            cells.append(f"{pt['steps'][step]['median'] / mr['steps'][step]['median']:.2f}")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _cells(result, step, ceiling, missing):
+    if result is None:
+        return [missing, "-", "-", "-"]
+    if "error" in result:
+        return ["failed: " + result["error"][:80], "-", "-", "-"]
+    s = result["steps"][step]
+    busy = " (busy)" if s["others_cpu"] > BUSY else ""
+    speed = f"{fmt_time(s['median'])} [{fmt_time(s['min'])}-{fmt_time(s['max'])}]{busy}"
+    ips = f"{result['images'] / s['median']:.1f}"
+    flops = result.get("flops", {}).get(step)
+    frac = f"{100 * flops / s['median'] / 1e9 / ceiling:.0f}%" if flops else "-"
+    return [speed, ips, frac, f"{result['peak_rss_mb'] / 1024:.2f} GB"]
+
+
+def main(argv=None):
+    sys.path.insert(0, HERE)
+    from cases import CASES
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", nargs="+", default=CASES, choices=CASES, metavar="CASE",
+                   help="which cases (default: all): " + ", ".join(CASES))
+    p.add_argument("--reps", type=int, default=5, help="timed calls per step, after the warm-up (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and PyTorch (default 2)")
+    p.add_argument("--torch-python", help="interpreter with torch installed (default: this one, if it has torch)")
+    p.add_argument("--no-torch", action="store_true", help="measure minires only")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help=f"keep {' and '.join(OPENBLAS_OVERRIDES)} if set (default: unset them for the workers)")
+    p.add_argument("--markdown", help="also write the report to this file")
+    p.add_argument("--json", help="also write every measurement to this file")
+    p.add_argument("--smoke", action="store_true", help="tiny shapes, 1 rep: checks that everything runs")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.reps, args.warmup = 1, 0
+    env = worker_env(args.threads, args.keep_openblas_env)
+    removed = [v for v in OPENBLAS_OVERRIDES if v in os.environ and not args.keep_openblas_env]
+    tpy = None if args.no_torch else torch_python(args.torch_python)
+    common = ["--reps", str(args.reps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    if args.smoke:
+        common.append("--smoke")
+
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores", flush=True)
+    env_info = run_worker(sys.executable, ["--info"], env)
+    torch_info = run_worker(tpy, ["--info", "--framework", "torch"], env) if tpy else None
+    if "error" in env_info:
+        sys.exit(f"could not start a worker: {env_info['error']}")
+    ceiling = env_info["matmul_gflops"]
+    rows, records = [], []
+    for case in args.cases:
+        results = {}
+        for fw, python in (("minires", sys.executable), ("torch", tpy)):
+            if python is None:
+                results[fw] = None
+                continue
+            print(f"  {case:16s} {fw:8s} ...", end=" ", flush=True)
+            results[fw] = r = run_worker(python, ["--case", case, "--framework", fw] + common, env)
+            print(r.get("error") or ", ".join(f"{k} {fmt_time(v['median'])}" for k, v in r["steps"].items()),
+                  flush=True)
+            records.append(dict(case=case, framework=fw, **r))
+        if results["torch"] and "error" not in results["torch"] and "error" not in results["minires"]:
+            results["torch"]["flops"] = results["minires"]["flops"]   # identical work
+        steps = results["minires"].get("steps", {"-": None})
+        rows += [(case, step, results["minires"], results["torch"]) for step in steps]
+    load_after = os.getloadavg()[0]
+    busy = any(r.get("steps") and any(s["others_cpu"] > BUSY for s in r["steps"].values()) for r in records)
+    report = "\n".join([
+        "## Machine", describe_machine(env_info, torch_info, args.threads, removed), "",
+        "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed"), "",
+        f"Median of {args.reps} after {args.warmup} warm-up calls; [min-max]. images/s from the median. "
+        "% of matmul ceiling: the case's FLOPs (multiply-add = 2, counted from the shapes; a training step "
+        "= 3x forward) per second, over the NumPy matmul ceiling above. Peak RSS: the whole process, "
+        "imports included (NumPy alone: {:.2f} GB; torch: {}). minires / PyTorch: the throughput ratio, "
+        "PyTorch's median time over minires's (1.00: as fast; above 1: minires faster).".format(
+            env_info["rss_after_import_mb"] / 1024,
+            f"{torch_info['rss_after_import_mb'] / 1024:.2f} GB" if torch_info else "-"),
+        f"Load average: {os.getloadavg()[1]:.2f} (5 min) at the end, {load_after:.2f} (1 min). " + (
+            "**Other processes used more than 10% of the CPU during some rows (marked busy).**" if busy
+            else "No other process used more than 10% of the CPU while timing."),
+    ])
+    print("\n" + report)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(machine=env_info, torch=torch_info, results=records), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""How activations sit in memory, and scratch buffers that are reused instead of reallocated.
+
+Two tricks that the fast layers share; neither changes a single number, only where the
+numbers are stored.
+
+1. Channel-major activations. Every array a layer hands on has the shape PyTorch gives it,
+   (N, C, H, W), but the fast layers store it channel by channel: the memory is a
+   (C, N, H, W) block, and the (N, C, H, W) array is a transposed *view* of it
+   (``buf.transpose(1, 0, 2, 3)``, no copy). Why: a convolution by im2col computes
+   ``w (O, C*KH*KW) @ col (C*KH*KW, N*OH*OW)``, whose result is (O, N*OH*OW) -- channel-major.
+   Keeping that layout through the network means no transpose per layer: batch norm sees
+   each channel as one contiguous row of N*H*W values (``cn_matrix``), ReLU and the residual
+   add are layout-blind, and the next convolution reads its input as (C, N, H, W) for free.
+   A plain NCHW array (the input images, or anything a student builds) works everywhere
+   too: ``cn_matrix`` then copies it once.
+
+2. Workspaces. A 100 MB temporary allocated afresh in every call costs more than the
+   arithmetic done in it: the operating system hands out new memory one zeroed page at a
+   time. ``workspace(name, shape, dtype, xp)`` returns a scratch array carved out of a buffer
+   kept from the previous call (grown when a bigger one is asked for). The rule that makes
+   this safe: a workspace never leaves the function that asked for it -- it is not returned,
+   not cached for backward, and two live scratch arrays never share a name. Buffers are per
+   thread, per array module (NumPy or CuPy) and per dtype, so float64 gradient checks, a
+   layer used twice, and CuPy arrays all stay apart. ``release_workspaces()`` frees them.
+"""
+import math
+import threading
+
+import numpy as np
+
+_local = threading.local()
+
+
+def channels_first(x):
+    """(N, C, H, W) -> (C, N, H, W), a view (no copy)."""
+    return x.transpose(1, 0, 2, 3)
+
+
+def cn_matrix(x):
+    """(N, C, H, W) -> (C, N*H*W): one row per channel.
+
+    A view when ``x`` is channel-major (what the fast layers produce); a copy otherwise.
+    """
+    C = x.shape[1]
+    return channels_first(x).reshape(C, -1)
+
+
+def empty_nchw(xp, shape, dtype):
+    """A new (N, C, H, W) array stored channel-major (see the module docstring); uninitialised."""
+    N, C, H, W = shape
+    return channels_first(xp.empty((C, N, H, W), dtype=dtype))
+
+
+def zeros_nchw(xp, shape, dtype):
+    """A new (N, C, H, W) array of zeros stored channel-major."""
+    N, C, H, W = shape
+    return channels_first(xp.zeros((C, N, H, W), dtype=dtype))
+
+
+def from_cn_matrix(m, shape):
+    """(C, N*H*W) -> the (N, C, H, W) view of it, ``shape`` = (N, C, H, W); the inverse of cn_matrix."""
+    N, C, H, W = shape
+    return channels_first(m.reshape(C, N, H, W))
+
+
+def workspace(name, shape, dtype, xp):
+    """A scratch array of ``shape`` and ``dtype``, reused across calls (contents undefined).
+
+    Never return it, never keep it after the call: the next call with the same ``name``
+    overwrites it.
+    """
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    key = (name, xp.__name__, np.dtype(dtype).str)
+    size = math.prod(shape)
+    buf = pool.get(key)
+    if buf is None or buf.size < size:
+        buf = pool[key] = xp.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def release_workspaces():
+    """Free every scratch buffer of this thread (they are recreated on demand)."""
+    _local.pool = {}

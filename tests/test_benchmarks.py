@@ -1,0 +1,51 @@
+"""benchmarks/: the suite runs end to end on tiny shapes, and its report reads right.
+
+Functional only: no timing is asserted anywhere (the numbers live in the suite's output).
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import cases  # noqa: E402
+import run  # noqa: E402
+
+
+def test_smoke_run_of_every_case_writes_a_report(tmp_path):
+    report = tmp_path / "results.md"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--smoke", "--no-torch",
+                           "--markdown", str(report), "--json", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = report.read_text()
+    for case in cases.CASES:
+        assert f"| {case} |" in text
+    assert "failed" not in text
+    assert "skipped (--no-torch)" in text
+    assert "matmul ceiling" in text and "Load average" in text
+
+
+def _result(median, others=0.0):
+    step = dict(median=median, min=median, max=median, others_cpu=others)
+    return dict(images=16, flops={"forward": 2e9}, peak_rss_mb=1024, steps={"forward": step})
+
+
+def test_table_ratio_busy_mark_and_missing_torch():
+    rows = [("c", "forward", _result(0.5), _result(0.25, others=0.5)),
+            ("d", "forward", _result(1.0), None)]
+    lines = run.table(rows, ceiling=100.0).splitlines()
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert cells[3] == "32.0"                    # images/s: 16 / 0.5
+    assert cells[4] == "4%"                      # 2 GFLOP in 0.5 s = 4 GFLOP/s, of 100
+    assert cells[5] == "1.00 GB"
+    assert "(busy)" in cells[6] and cells[10] == "0.50"   # PyTorch twice as fast: minires / PyTorch = 0.5
+    assert "not installed" in lines[3]
+
+
+def test_unknown_case_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown case"):
+        cases.build("resnet9000", "minires")
