@@ -3,9 +3,10 @@
 The plain version -- im2col of the whole batch, one matmul, col2im -- is ``conv_forward`` /
 ``conv_backward`` in ``reference.py``; read it first. Conv2d computes the same numbers
 faster: a 1x1 kernel skips im2col (its input already is the column matrix), the batch is
-turned into columns a few images at a time into a reused workspace (``_chunks``), backward
-recomputes the columns instead of keeping them, and activations stay channel-major
-(``memory.py``) so no layer transposes its output.
+turned into columns a few images at a time into a reused workspace (``batch_chunks``),
+backward recomputes the columns instead of keeping them (1/(KH*KW) of the memory) and, at
+stride 1, computes the input gradient as a convolution with the flipped kernel; activations
+stay channel-major (``memory.py``), so no layer transposes its output.
 """
 import math
 
@@ -15,7 +16,7 @@ from .memory import channels_first, workspace
 from .module import Module, Parameter, is_grad_enabled
 from ..backend import xp_of
 
-CHUNK_BYTES = 8 * 2**20  # im2col this many bytes of columns at a time (see Conv2d._chunks)
+CHUNK_BYTES = 8 * 2**20  # im2col this many bytes of columns at a time (see batch_chunks)
 
 
 def _pair(v, name):
