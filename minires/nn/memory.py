@@ -87,7 +87,7 @@ def release_workspaces():
     _local.pool = {}
 
 
-_copy_pool = None
+_copy_pool = None   # (pid, threads, ThreadPoolExecutor): a forked child makes its own
 
 
 def copy_threads():
@@ -111,9 +111,9 @@ def parallel_copy(dst, src):
     if n < 2 or not isinstance(dst, np.ndarray) or dst.shape[0] < n or dst.nbytes < 2**20:
         dst[...] = src
         return
-    if _copy_pool is None or _copy_pool._max_workers != n:
-        _copy_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minires-copy")
+    if _copy_pool is None or _copy_pool[:2] != (os.getpid(), n):
+        _copy_pool = (os.getpid(), n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="minires-copy"))
     bounds = [dst.shape[0] * k // n for k in range(n + 1)]
-    jobs = [_copy_pool.submit(np.copyto, dst[a:b], src[a:b]) for a, b in zip(bounds, bounds[1:])]
+    jobs = [_copy_pool[2].submit(np.copyto, dst[a:b], src[a:b]) for a, b in zip(bounds, bounds[1:])]
     for job in jobs:
         job.result()
