@@ -32,6 +32,8 @@ CONV_CONFIGS = [  # (C, O, kernel, stride, padding, groups, bias, (H, W))
     (3, 5, 7, 2, 3, 1, False, (11, 9)),         # the ResNet stem, small
     (4, 4, (3, 1), (2, 1), (1, 0), 2, True, (6, 5)),   # non-square kernel, stride and padding
     (2, 3, (2, 3), (1, 2), (0, 2), 1, True, (5, 4)),   # padding wider than the kernel needs
+    (2, 3, 3, 1, 3, 1, False, (4, 4)),          # stride 1, padding >= kernel: col2im, not the flipped conv
+    (3, 4, (3, 2), 1, (1, 1), 1, False, (5, 6)),   # stride 1, non-square: the flipped conv
 ]
 
 

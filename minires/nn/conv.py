@@ -3,9 +3,10 @@
 The plain version -- im2col of the whole batch, one matmul, col2im -- is ``conv_forward`` /
 ``conv_backward`` in ``reference.py``; read it first. Conv2d computes the same numbers
 faster: a 1x1 kernel skips im2col (its input already is the column matrix), the batch is
-turned into columns a few images at a time into a reused workspace (``_chunks``), backward
-recomputes the columns instead of keeping them, and activations stay channel-major
-(``memory.py``) so no layer transposes its output.
+turned into columns a few images at a time into a reused workspace (``batch_chunks``),
+backward recomputes the columns instead of keeping them (1/(KH*KW) of the memory) and, at
+stride 1, computes the input gradient as a convolution with the flipped kernel; activations
+stay channel-major (``memory.py``), so no layer transposes its output.
 """
 import math
 
@@ -15,7 +16,7 @@ from .memory import channels_first, workspace
 from .module import Module, Parameter, is_grad_enabled
 from ..backend import xp_of
 
-CHUNK_BYTES = 8 * 2**20  # im2col this many bytes of columns at a time (see Conv2d._chunks)
+CHUNK_BYTES = 8 * 2**20  # im2col this many bytes of columns at a time (see batch_chunks)
 
 
 def _pair(v, name):
@@ -93,8 +94,10 @@ class Conv2d(Module):
     def backward(self, grad_out):
         """grad_out (N, O, OH, OW) -> grad wrt x (N, C, H, W); adds into weight.grad and bias.grad.
 
-        y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy, then col2im (see conv_backward in
-        ``reference.py`` for the same thing on the whole batch at once).
+        y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy, then col2im (``conv_backward`` in
+        ``reference.py`` does exactly that on the whole batch at once). Here the columns are
+        recomputed from x a chunk at a time, and at stride 1 the input gradient is computed as
+        a convolution instead (``_input_grad_by_flipped_conv``).
         """
         if self.cache is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
@@ -118,17 +121,43 @@ class Conv2d(Module):
             dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
             dx[:, :, ::SH, ::SW] = dcol                            # strided: the skipped pixels get 0
             return channels_first(dx)
-        dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward
         dw = 0
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
             col = self._columns(x, n0, n1, OH, OW)                 # recomputed from x
-            dy_n = dy[:, :, n0:n1].reshape(G, O // G, -1)
-            dw += xp.matmul(dy_n, col.transpose(0, 2, 1))
-            dcol = workspace("conv.dcol", col.shape, col.dtype, xp)
-            xp.matmul(wT, dy_n, out=dcol)
-            col2im_add(dcol.reshape(C, KH, KW, n1 - n0, OH, OW), dx[:, n0:n1], SH, SW, PH, PW)
+            dw += xp.matmul(dy[:, :, n0:n1].reshape(G, O // G, -1), col.transpose(0, 2, 1))
         self.weight.grad += dw.reshape(self.weight.grad.shape)
+        if (SH, SW) == (1, 1) and PH < KH and PW < KW:
+            return self._input_grad_by_flipped_conv(dy, x.shape, OH, OW)
+        dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward
+        for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
+            dcol = workspace("conv.dcol", (G, C // G * KH * KW, (n1 - n0) * OH * OW), grad_out.dtype, xp)
+            xp.matmul(wT, dy[:, :, n0:n1].reshape(G, O // G, -1), out=dcol)
+            col2im_add(dcol.reshape(C, KH, KW, n1 - n0, OH, OW), dx[:, n0:n1], SH, SW, PH, PW)
         return channels_first(dx)
+
+    def _input_grad_by_flipped_conv(self, dy, x_shape, OH, OW):
+        """dy (G, O/G, N, OH*OW) -> dx (N, C, H, W) for stride 1, as a convolution.
+
+        At stride 1 the input gradient of a convolution is itself a convolution: of dy with
+        the kernel turned by 180 degrees, input and output channels swapped, and padding
+        K - 1 - P. (dx[c, a] = sum over o, i of w[o, c, i] * dy[o, a + P - i]; put i' = K-1-i.)
+        So it runs like the forward -- im2col of dy, one matmul per chunk -- and needs
+        neither the (C*KH*KW, N*OH*OW) matrix w^T @ dy nor col2im's scattered adds.
+        """
+        xp = xp_of(dy)
+        N, C, H, W = x_shape
+        O, G = self.out_channels, self.groups
+        (KH, KW), (PH, PW) = self.kernel_size, self.padding
+        # w (G, O/G, C/G, KH, KW) -> flipped (G, C/G, O/G, KH, KW): the filters of the transposed conv
+        w = self.weight.data.reshape(G, O // G, C // G, KH, KW)[:, :, :, ::-1, ::-1]
+        w_flip = xp.ascontiguousarray(w.transpose(0, 2, 1, 3, 4)).reshape(G, C // G, O // G * KH * KW)
+        dy = dy.reshape(O, N, OH, OW)
+        dx = xp.empty((G, C // G, N, H * W), dtype=dy.dtype)       # channel-major: (C, N, H, W)
+        for n0, n1 in batch_chunks(N, O * KH * KW * H * W * dy.dtype.itemsize):
+            col = workspace("conv.dcol", (O, KH, KW, n1 - n0, H, W), dy.dtype, xp)
+            im2col_into(dy[:, n0:n1], col, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW)
+            xp.matmul(w_flip, col.reshape(G, O // G * KH * KW, -1), out=dx[:, :, n0:n1].reshape(G, C // G, -1))
+        return channels_first(dx.reshape(C, N, H, W))
 
     # ----- the fast path's helpers -----
     def _pointwise(self):
@@ -150,13 +179,16 @@ class Conv2d(Module):
         return col.reshape(G, C // G * KH * KW, -1)
 
     def _chunks(self, N, pixels, itemsize):
-        """Split the batch so that one chunk's columns take about CHUNK_BYTES: (n0, n1) pairs.
-
-        Columns are KH*KW times the size of the input; built a few images at a time they stay
-        in the processor's cache between im2col and the matrix multiply, and the workspace
-        stays small (the ResNet-50 stem's columns are 118 MB for a batch of 16).
-        """
         KH, KW = self.kernel_size
-        per_image = self.in_channels * KH * KW * pixels * itemsize
-        step = max(1, min(N, CHUNK_BYTES // per_image))
-        return [(n0, min(N, n0 + step)) for n0 in range(0, N, step)]
+        return batch_chunks(N, self.in_channels * KH * KW * pixels * itemsize)
+
+
+def batch_chunks(N, per_image):
+    """Split a batch of N so that one chunk's columns take about CHUNK_BYTES: (n0, n1) pairs.
+
+    Columns are KH*KW times the size of the input; built a few images at a time they stay
+    in the processor's cache between im2col and the matrix multiply, and the workspace
+    stays small (the ResNet-50 stem's columns are 118 MB for a batch of 16).
+    """
+    step = max(1, min(N, CHUNK_BYTES // per_image))
+    return [(n0, min(N, n0 + step)) for n0 in range(0, N, step)]
