@@ -32,6 +32,7 @@ from .optim import SGD, make_schedule
 DEGRADATION_DEFAULTS = dict(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1, momentum=0.9,
                             weight_decay=0.0, schedule="constant", eval_every=None, seed=0, device="cpu")
 KINDS = ("plain", "resnet")
+SAME_WITHIN = 0.01  # training errors closer than one percentage point are "about the same"
 CSV_COLUMNS = ["model", "depth", "residual", "step", "lr", "loss", "batch_error", "train_error", "test_error"]
 
 
@@ -180,15 +181,18 @@ def _finish_run(name, kind, depth, model, record, seconds, steps_per_epoch):
                 seconds=seconds, record=record)
 
 
-def verdict(runs):
-    """For each kind, does the deepest net end with a higher training error than the shallowest?"""
+def verdict(runs, tolerance=SAME_WITHIN):
+    """For each kind: is the deepest net's final training error 'higher', 'lower' or 'about the same'
+    (within ``tolerance``, a fraction) as the shallowest's? Degradation is 'higher'."""
     out = {}
     for kind in KINDS:
         mine = sorted((r for r in runs if r["kind"] == kind), key=lambda r: r["depth"])
         shallow, deep = mine[0], mine[-1]
-        out[kind] = dict(shallow=shallow["model"], deep=deep["model"],
-                         shallow_train_error=shallow["train_error"], deep_train_error=deep["train_error"],
-                         deeper_is_worse=deep["train_error"] > shallow["train_error"])
+        diff = deep["train_error"] - shallow["train_error"]
+        comparison = "higher" if diff > tolerance else "lower" if diff < -tolerance else "about the same"
+        out[kind] = dict(shallow=shallow["model"], deep=deep["model"], shallow_train_error=shallow["train_error"],
+                         deep_train_error=deep["train_error"], comparison=comparison,
+                         deeper_is_worse=comparison == "higher")
     return out
 
 
@@ -207,8 +211,10 @@ def format_summary(result):
         label = "plain" if kind == "plain" else "residual"
         worse = v["deeper_is_worse"]
         lines.append(f"{label}: {v['deep']} ends with training error {v['deep_train_error']:.2%}, "
-                     f"{'HIGHER' if worse else 'not higher'} than {v['shallow']}'s {v['shallow_train_error']:.2%}"
-                     f" -> {'degradation' if worse else 'no degradation'}")
+                     f"{v['comparison'].upper() if worse else v['comparison']} "
+                     f"{'as' if v['comparison'] == 'about the same' else 'than'} {v['shallow']}'s "
+                     f"{v['shallow_train_error']:.2%} -> {'degradation' if worse else 'no degradation'}")
+    lines.append(f"('about the same': within {SAME_WITHIN:.0%} point of each other)")
     return "\n".join(lines)
 
 

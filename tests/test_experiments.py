@@ -135,4 +135,8 @@ def test_verdict_compares_the_deepest_with_the_shallowest():
     cfg = dict(data="digits", steps=1, batch_size=1, lr=0.1, schedule="constant", momentum=0.9, weight_decay=0.0)
     text = format_summary({"config": cfg, "runs": runs, "verdict": v})
     assert "plain56 ends with training error 30.00%, HIGHER than plain20's 5.00% -> degradation" in text
-    assert "resnet56 ends with training error 1.00%, not higher than resnet20's 4.00% -> no degradation" in text
+    assert "resnet56 ends with training error 1.00%, lower than resnet20's 4.00% -> no degradation" in text
+    close = verdict([fake_run("plain", 8, 0.0), fake_run("plain", 20, 0.005), fake_run("resnet", 8, 0.02),
+                     fake_run("resnet", 20, 0.0)])
+    assert close["plain"]["comparison"] == "about the same" and not close["plain"]["deeper_is_worse"]
+    assert close["resnet"]["comparison"] == "lower"
