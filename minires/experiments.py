@@ -25,13 +25,14 @@ import numpy as np
 
 from . import nn
 from .backend import check_device, to_numpy
-from .data import DataLoader, load_dataset
+from .data import ArrayDataset, DataLoader, load_dataset
 from .models import CifarResNet
 from .optim import SGD, make_schedule
 
 DEGRADATION_DEFAULTS = dict(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1, momentum=0.9,
                             weight_decay=0.0, schedule="constant", eval_every=None, seed=0, device="cpu")
 KINDS = ("plain", "resnet")
+TRAIN_EVAL_MAX = 10_000  # the training error is measured on at most this many training images
 SAME_WITHIN = 0.01  # training errors closer than one percentage point are "about the same"
 CSV_COLUMNS = ["model", "depth", "residual", "step", "lr", "loss", "batch_error", "train_error", "test_error"]
 
@@ -73,13 +74,14 @@ def error_rate(model, dataset, device="cpu", batch_size=500):
 
 
 def train_steps(model, train_set, test_set, steps, batch_size=64, lr=0.1, momentum=0.9, weight_decay=0.0,
-                schedule="constant", eval_every=None, seed=0, device="cpu", log=None):
+                schedule="constant", eval_every=None, seed=0, device="cpu", log=None, train_eval=None):
     """Train ``model`` for exactly ``steps`` SGD steps on shuffled mini-batches; the record.
 
     Epoch e shuffles with ``default_rng([seed, e])``, so every model sees the same batches.
     Returns a dict of per-step lists ``lr``, ``loss``, ``batch_error`` (the mini-batch's error,
     in training mode) and ``evals``: [(step, training-set error, test-set error)] measured in
-    eval mode every ``eval_every`` steps and at the end.
+    eval mode every ``eval_every`` steps and at the end (the training error on ``train_eval``,
+    default the whole ``train_set``).
     """
     criterion = nn.CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -109,7 +111,7 @@ def train_steps(model, train_set, test_set, steps, batch_size=64, lr=0.1, moment
         record["loss"].append(loss)
         record["batch_error"].append(float(np.mean(to_numpy(logits.argmax(axis=1)) != to_numpy(y))))
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
-            evals = (step + 1, error_rate(model, train_set, device), error_rate(model, test_set, device))
+            evals = (step + 1, error_rate(model, train_eval or train_set, device), error_rate(model, test_set, device))
             record["evals"].append(evals)
             if log:
                 log(f"  step {evals[0]:>5}/{steps}  loss {np.mean(record['loss'][-per_epoch:]):.4f}  "
@@ -133,7 +135,9 @@ def degradation(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1
 
     ``depths``: 6n+2 layers each (the paper's 20, 32, 44, 56, 110). Each of the 2 x len(depths)
     nets is trained for ``steps`` SGD steps with the same seed, batches and settings (no data
-    augmentation: the question is how well a net fits its training set). ``out``: a folder for
+    augmentation: the question is how well a net fits its training set). The training error is
+    measured on the whole training set, or on a fixed sample of ``TRAIN_EVAL_MAX`` images of a
+    larger one (CIFAR-10's 50,000). ``out``: a folder for
     degradation.png, degradation.csv (one row per step and net) and degradation.json (settings
     and final numbers). Returns a dict: ``config``, ``runs`` (one per net, with its record and
     final numbers), ``verdict`` and ``summary`` (a printable table).
@@ -144,9 +148,15 @@ def degradation(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1
         raise ValueError(f"degradation: schedule must be 'constant', 'step' or 'cosine', got {schedule!r}")
     log = log or (lambda s: None)
     train_set, test_set = load_dataset(data, root=root, download=download)
+    train_eval = train_set
+    if len(train_set) > TRAIN_EVAL_MAX:  # CIFAR-10: measure the training error on a fixed sample
+        pick = np.sort(np.random.default_rng(seed).choice(len(train_set), TRAIN_EVAL_MAX, replace=False))
+        train_eval = ArrayDataset(train_set.images[pick], train_set.labels[pick], train_set.classes,
+                                  train_set.mean, train_set.std)
     config = dict(data=str(data), depths=list(depths), steps=steps, batch_size=batch_size, lr=lr, momentum=momentum,
                   weight_decay=weight_decay, schedule=schedule, eval_every=eval_every, seed=seed, device=device,
-                  train_images=len(train_set), steps_per_epoch=len(train_set) // batch_size)
+                  train_images=len(train_set), train_error_images=len(train_eval),
+                  steps_per_epoch=len(train_set) // batch_size)
     if out is not None:
         os.makedirs(out, exist_ok=True)
     C = train_set.image_shape[0]
@@ -160,7 +170,7 @@ def degradation(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1
             log(f"{name}: {depth} layers, {model.num_parameters():,} parameters, {steps} steps")
             start = time.perf_counter()
             record = train_steps(model, train_set, test_set, steps, batch_size, lr, momentum, weight_decay, schedule,
-                                 eval_every, seed, device, log)
+                                 eval_every, seed, device, log, train_eval)
             runs.append(_finish_run(name, kind, depth, model, record, time.perf_counter() - start,
                                     config["steps_per_epoch"]))
             log(f"{name}: done in {runs[-1]['seconds']:.1f} s")
@@ -205,7 +215,9 @@ def format_summary(result):
     for r in result["runs"]:
         lines.append(f"{r['model']:10} {r['parameters']:>9,} {r['train_error']:>12.2%} {r['last_epoch_loss']:>16.4f} "
                      f"{r['test_error']:>11.2%} {r['seconds']:>8.1f}")
-    lines.append("(train and test error: whole sets, evaluation mode, after the last step; "
+    n, m = cfg["train_images"], cfg["train_error_images"]
+    measured = f"all {n:,} training images" if m == n else f"a fixed sample of {m:,} of the {n:,} training images"
+    lines.append(f"(errors: on {measured} and the test set, in evaluation mode, after the last step; "
                  "loss: mean over the last epoch's mini-batches)")
     for kind, v in result["verdict"].items():
         label = "plain" if kind == "plain" else "residual"

@@ -132,7 +132,8 @@ def test_verdict_compares_the_deepest_with_the_shallowest():
     v = verdict(runs)
     assert v["plain"]["deeper_is_worse"] and v["plain"]["shallow"] == "plain20" and v["plain"]["deep"] == "plain56"
     assert not v["resnet"]["deeper_is_worse"] and v["resnet"]["deep_train_error"] == 0.01
-    cfg = dict(data="digits", steps=1, batch_size=1, lr=0.1, schedule="constant", momentum=0.9, weight_decay=0.0)
+    cfg = dict(data="digits", steps=1, batch_size=1, lr=0.1, schedule="constant", momentum=0.9, weight_decay=0.0,
+               train_images=1437, train_error_images=1437)
     text = format_summary({"config": cfg, "runs": runs, "verdict": v})
     assert "plain56 ends with training error 30.00%, HIGHER than plain20's 5.00% -> degradation" in text
     assert "resnet56 ends with training error 1.00%, lower than resnet20's 4.00% -> no degradation" in text
@@ -140,3 +141,14 @@ def test_verdict_compares_the_deepest_with_the_shallowest():
                      fake_run("resnet", 20, 0.0)])
     assert close["plain"]["comparison"] == "about the same" and not close["plain"]["deeper_is_worse"]
     assert close["resnet"]["comparison"] == "lower"
+
+
+def test_a_large_training_set_is_measured_on_a_fixed_sample(monkeypatch):
+    import minires.experiments as experiments
+    monkeypatch.setattr(experiments, "TRAIN_EVAL_MAX", 100)
+    result = degradation(depths=(8, 14), steps=2, batch_size=16, log=None)
+    assert result["config"]["train_images"] == 1437 and result["config"]["train_error_images"] == 100
+    assert "a fixed sample of 100 of the 1,437 training images" in result["summary"]
+    for r in result["runs"]:
+        wrong = r["train_error"] * 100                   # a whole number of the 100 images
+        assert abs(wrong - round(wrong)) < 1e-9
