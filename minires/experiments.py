@@ -34,7 +34,7 @@ DEGRADATION_DEFAULTS = dict(data="digits", depths=(20, 56), steps=600, batch_siz
 KINDS = ("plain", "resnet")
 TRAIN_EVAL_MAX = 10_000  # the training error is measured on at most this many training images
 SAME_WITHIN = 0.01  # training errors closer than one percentage point are "about the same"
-CSV_COLUMNS = ["model", "depth", "residual", "step", "lr", "loss", "batch_error", "train_error", "test_error"]
+CSV_COLUMNS = ["model", "depth", "residual", "step", "lr", "loss", "batch_error", "train_error_eval", "test_error"]
 
 
 def check_degradation_options(depths, steps, batch_size, lr, momentum, weight_decay, eval_every):
@@ -182,13 +182,17 @@ def degradation(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1
 
 
 def _finish_run(name, kind, depth, model, record, seconds, steps_per_epoch):
+    """The final numbers of one net. ``train_error`` is the mean error of the last epoch's
+    mini-batches, in training mode, as the curves show it (steadier than one evaluation: a
+    badly trained plain net's running BN statistics can swing its eval-mode error by tens of
+    points from one evaluation to the next); ``train_error_eval`` the error on the training set
+    in evaluation mode after the last step."""
     window = max(1, min(steps_per_epoch, len(record["loss"])))  # the last epoch's mini-batches
-    step, train_error, test_error = record["evals"][-1]
+    step, train_error_eval, test_error = record["evals"][-1]
     return dict(model=name, kind=kind, depth=depth, residual=kind == "resnet", parameters=model.num_parameters(),
-                train_error=train_error, test_error=test_error,
-                last_epoch_loss=float(np.mean(record["loss"][-window:])),
-                last_epoch_batch_error=float(np.mean(record["batch_error"][-window:])),
-                seconds=seconds, record=record)
+                train_error=float(np.mean(record["batch_error"][-window:])),
+                train_loss=float(np.mean(record["loss"][-window:])),
+                train_error_eval=train_error_eval, test_error=test_error, seconds=seconds, record=record)
 
 
 def verdict(runs, tolerance=SAME_WITHIN):
@@ -211,22 +215,24 @@ def format_summary(result):
     cfg = result["config"]
     lines = [f"degradation on {cfg['data']}: {cfg['steps']} steps of batch {cfg['batch_size']}, lr {cfg['lr']} "
              f"({cfg['schedule']}), momentum {cfg['momentum']}, weight decay {cfg['weight_decay']}",
-             f"{'net':10} {'params':>9} {'train error':>12} {'last-epoch loss':>16} {'test error':>11} {'seconds':>8}"]
+             f"{'':20} {'training set, last epoch':>26}   {'after the last step':>27}",
+             f"{'net':10} {'params':>9} {'error':>12} {'loss':>13}   {'train error':>13} {'test error':>13} "
+             f"{'seconds':>8}"]
     for r in result["runs"]:
-        lines.append(f"{r['model']:10} {r['parameters']:>9,} {r['train_error']:>12.2%} {r['last_epoch_loss']:>16.4f} "
-                     f"{r['test_error']:>11.2%} {r['seconds']:>8.1f}")
+        lines.append(f"{r['model']:10} {r['parameters']:>9,} {r['train_error']:>12.2%} {r['train_loss']:>13.4f}   "
+                     f"{r['train_error_eval']:>13.2%} {r['test_error']:>13.2%} {r['seconds']:>8.1f}")
     n, m = cfg["train_images"], cfg["train_error_images"]
     measured = f"all {n:,} training images" if m == n else f"a fixed sample of {m:,} of the {n:,} training images"
-    lines.append(f"(errors: on {measured} and the test set, in evaluation mode, after the last step; "
-                 "loss: mean over the last epoch's mini-batches)")
+    lines.append("(last epoch: the mean over its mini-batches, in training mode, as the curves; after the last "
+                 f"step: in evaluation mode, on {measured} and on the test set)")
     for kind, v in result["verdict"].items():
         label = "plain" if kind == "plain" else "residual"
         worse = v["deeper_is_worse"]
-        lines.append(f"{label}: {v['deep']} ends with training error {v['deep_train_error']:.2%}, "
+        lines.append(f"{label}: {v['deep']} ends with a training error of {v['deep_train_error']:.2%}, "
                      f"{v['comparison'].upper() if worse else v['comparison']} "
                      f"{'as' if v['comparison'] == 'about the same' else 'than'} {v['shallow']}'s "
                      f"{v['shallow_train_error']:.2%} -> {'degradation' if worse else 'no degradation'}")
-    lines.append(f"('about the same': within {SAME_WITHIN:.0%} point of each other)")
+    lines.append(f"('about the same': within {SAME_WITHIN * 100:g} percentage point of each other)")
     return "\n".join(lines)
 
 

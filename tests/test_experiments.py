@@ -28,7 +28,7 @@ def test_the_command_runs_a_tiny_configuration_and_writes_its_files(tmp_path, ca
     assert code == 0, err
     for name in ("plain8", "plain14", "resnet8", "resnet14"):
         assert name in text
-    assert "plain: plain14 ends with training error" in text and "residual: resnet14" in text
+    assert "plain: plain14 ends with a training error of" in text and "residual: resnet14" in text
     assert str(out / "degradation.png") in text
 
     with open(out / "degradation.csv", newline="") as f:
@@ -36,14 +36,15 @@ def test_the_command_runs_a_tiny_configuration_and_writes_its_files(tmp_path, ca
     assert list(rows[0]) == CSV_COLUMNS and len(rows) == 4 * 3
     plain8 = [r for r in rows if r["model"] == "plain8"]
     assert [int(r["step"]) for r in plain8] == [1, 2, 3]
-    assert [r["train_error"] != "" for r in plain8] == [False, False, True]  # measured after the last step
+    assert [r["train_error_eval"] != "" for r in plain8] == [False, False, True]  # measured after the last step
     assert all(0 <= float(r["batch_error"]) <= 1 and float(r["loss"]) > 0 for r in rows)
 
     saved = json.loads((out / "degradation.json").read_text())
     assert saved["config"]["depths"] == [8, 14] and saved["config"]["steps"] == 3
     assert [r["model"] for r in saved["runs"]] == ["plain8", "plain14", "resnet8", "resnet14"]
     for r in saved["runs"]:
-        assert 0 <= r["train_error"] <= 1 and 0 <= r["test_error"] <= 1 and r["seconds"] > 0
+        assert 0 <= r["train_error"] <= 1 and 0 <= r["train_error_eval"] <= 1 and 0 <= r["test_error"] <= 1
+        assert r["train_loss"] > 0 and r["seconds"] > 0
         assert [e[0] for e in r["evals"]] == [3]
     assert set(saved["verdict"]) == {"plain", "resnet"} and saved["summary"] in text
     assert (out / "degradation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,7 +124,7 @@ def test_smooth_is_a_running_mean():
 
 def fake_run(kind, depth, train_error):
     return dict(model=f"{kind}{depth}", kind=kind, depth=depth, residual=kind == "resnet", parameters=1000,
-                train_error=train_error, test_error=0.5, last_epoch_loss=0.1, last_epoch_batch_error=0.1, seconds=1.0)
+                train_error=train_error, train_loss=0.1, train_error_eval=0.2, test_error=0.5, seconds=1.0)
 
 
 def test_verdict_compares_the_deepest_with_the_shallowest():
@@ -135,8 +136,8 @@ def test_verdict_compares_the_deepest_with_the_shallowest():
     cfg = dict(data="digits", steps=1, batch_size=1, lr=0.1, schedule="constant", momentum=0.9, weight_decay=0.0,
                train_images=1437, train_error_images=1437)
     text = format_summary({"config": cfg, "runs": runs, "verdict": v})
-    assert "plain56 ends with training error 30.00%, HIGHER than plain20's 5.00% -> degradation" in text
-    assert "resnet56 ends with training error 1.00%, lower than resnet20's 4.00% -> no degradation" in text
+    assert "plain56 ends with a training error of 30.00%, HIGHER than plain20's 5.00% -> degradation" in text
+    assert "resnet56 ends with a training error of 1.00%, lower than resnet20's 4.00% -> no degradation" in text
     close = verdict([fake_run("plain", 8, 0.0), fake_run("plain", 20, 0.005), fake_run("resnet", 8, 0.02),
                      fake_run("resnet", 20, 0.0)])
     assert close["plain"]["comparison"] == "about the same" and not close["plain"]["deeper_is_worse"]
@@ -150,5 +151,5 @@ def test_a_large_training_set_is_measured_on_a_fixed_sample(monkeypatch):
     assert result["config"]["train_images"] == 1437 and result["config"]["train_error_images"] == 100
     assert "a fixed sample of 100 of the 1,437 training images" in result["summary"]
     for r in result["runs"]:
-        wrong = r["train_error"] * 100                   # a whole number of the 100 images
+        wrong = r["train_error_eval"] * 100              # a whole number of the 100 images
         assert abs(wrong - round(wrong)) < 1e-9
