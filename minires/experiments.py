@@ -3,9 +3,10 @@
 The degradation problem (He et al., 2015, Figure 1 and Figure 6): a deeper *plain* network
 (conv-BN-ReLU stacked, no shortcuts) ends up with a higher **training** error than a
 shallower one trained the same way. It is not over-fitting (that would lower the training
-error) and not vanishing gradients alone (batch norm keeps the forward and backward signals
-in range): the deeper plain net is harder to *optimise*. Its residual twin, the same layers
-plus identity shortcuts, does not degrade: deeper is as good or better.
+error), and batch norm keeps the signals from vanishing: the deeper plain net is harder to
+*optimise* (notebook 9 measures its gradients growing a thousand-fold toward the input at
+initialisation). Its residual twin, the same layers plus identity shortcuts, does not
+degrade: deeper is as good or better.
 
     from minires.experiments import degradation
     result = degradation(depths=(20, 56), steps=600, out="runs/degradation")
@@ -29,8 +30,6 @@ from .data import ArrayDataset, DataLoader, load_dataset
 from .models import CifarResNet
 from .optim import SGD, make_schedule
 
-DEGRADATION_DEFAULTS = dict(data="digits", depths=(20, 56), steps=600, batch_size=64, lr=0.1, momentum=0.9,
-                            weight_decay=0.0, schedule="constant", eval_every=None, seed=0, device="cpu")
 KINDS = ("plain", "resnet")
 TRAIN_EVAL_MAX = 10_000  # the training error is measured on at most this many training images
 SAME_WITHIN = 0.01  # training errors closer than one percentage point are "about the same"
@@ -83,6 +82,7 @@ def train_steps(model, train_set, test_set, steps, batch_size=64, lr=0.1, moment
     eval mode every ``eval_every`` steps and at the end (the training error on ``train_eval``,
     default the whole ``train_set``).
     """
+    train_eval = train_set if train_eval is None else train_eval
     criterion = nn.CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = make_schedule(schedule, optimizer, steps)
@@ -111,11 +111,11 @@ def train_steps(model, train_set, test_set, steps, batch_size=64, lr=0.1, moment
         record["loss"].append(loss)
         record["batch_error"].append(float(np.mean(to_numpy(logits.argmax(axis=1)) != to_numpy(y))))
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
-            evals = (step + 1, error_rate(model, train_eval or train_set, device), error_rate(model, test_set, device))
+            evals = (step + 1, error_rate(model, train_eval, device), error_rate(model, test_set, device))
             record["evals"].append(evals)
             if log:
                 log(f"  step {evals[0]:>5}/{steps}  loss {np.mean(record['loss'][-per_epoch:]):.4f}  "
-                    f"train error {evals[1]:.2%}  test error {evals[2]:.2%}")
+                    f"(eval mode) train error {evals[1]:.2%}  test error {evals[2]:.2%}")
     return record
 
 
