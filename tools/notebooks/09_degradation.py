@@ -50,7 +50,8 @@ for depth in (8, 20, 56):
     n = (depth - 2) // 6
     plain = CifarResNet(n, num_classes=10, residual=False, in_channels=1)
     resnet = CifarResNet(n, num_classes=10, residual=True, in_channels=1)
-    print(f"{depth} layers (n = {n}): plain {plain.num_parameters():,} parameters, residual {resnet.num_parameters():,}")
+    print(f"{depth} layers (n = {n}): plain {plain.num_parameters():,} parameters, "
+          f"residual {resnet.num_parameters():,}")
 
 # %% [markdown]
 # The twins have exactly the same parameters: where a block halves the size and doubles the
@@ -157,9 +158,10 @@ print(full["summary"])
 # ## One reason: the gradients of a deep plain net
 #
 # The paper rules out *vanishing* gradients (batch norm keeps the signals in range) and leaves
-# the cause open (it conjectures "exponentially low convergence rates"). A measurement at initialisation (one batch of 64 digits, the same seed for
-# every net) shows what the deep plain net's optimiser faces: the norm of the loss's gradient
-# with respect to each convolution's weights, input side first.
+# the cause open (it conjectures "exponentially low convergence rates"). A measurement at
+# initialisation (one batch of 64 digits, the same seed for every net) shows what the deep plain
+# net's optimiser faces: the norm of the loss's gradient with respect to each convolution's
+# weights, input side first.
 
 # %%
 train_set, _ = load_dataset("digits")
