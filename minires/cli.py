@@ -127,6 +127,23 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_experiment_degradation(args):
+    """Plain vs residual nets at two or more depths, trained the same way: the paper's Figure 6, small."""
+    import time
+
+    from .experiments import degradation
+    out = args.out or os.path.join("runs", f"degradation-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = degradation(data=args.data, depths=args.depths, steps=args.steps, batch_size=args.batch_size,
+                         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                         eval_every=args.eval_every, seed=args.seed, device=args.device, root=args.data_root,
+                         download=not args.no_download, out=out, plot=not args.no_plot)
+    print()
+    print(result["summary"])
+    written = [os.path.join(out, f"degradation.{ext}") for ext in ("csv", "json", "png")]
+    print("wrote " + ", ".join(p for p in written if os.path.exists(p)))
+    return 0
+
+
 def cmd_summary(args):
     from . import summary
     from .models import get_model
@@ -194,6 +211,33 @@ def build_parser():
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--depth", type=int, default=None, help="1: stages, 2: blocks, ... (default: all)")
     p.set_defaults(func=cmd_summary)
+    p = sub.add_parser("experiment", help="reproduce an experiment of the paper, small (degradation)",
+                       description="Experiments from He et al. (2015) at laptop scale.")
+    experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    e = experiments.add_parser(
+        "degradation", help="plain vs residual nets at two depths: training error against iterations",
+        description="Train a plain and a residual CIFAR-style net (6n+2 layers) at each depth with the same "
+                    "seed, batches and settings, and compare their training errors (the paper's Figures 1 and 6). "
+                    "Writes degradation.png, degradation.csv (per step) and degradation.json (final numbers).")
+    e.add_argument("--data", default="digits", choices=list(DATASETS), help="default digits (offline)")
+    e.add_argument("--depths", type=int, nargs="+", default=[20, 56], metavar="D",
+                   help="layers, each 6n+2: 8, 14, 20, 32, 44, 56, 110 ... (default 20 56)")
+    e.add_argument("--steps", type=int, default=600, help="SGD steps per net (default 600)")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    e.add_argument("--momentum", type=float, default=0.9)
+    e.add_argument("--weight-decay", type=float, default=0.0, help="default 0: only how well the nets fit")
+    e.add_argument("--schedule", choices=["constant", "step", "cosine"], default="constant")
+    e.add_argument("--eval-every", type=int, help="measure the whole training and test sets every N steps "
+                                                  "(default: only after the last step)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    e.add_argument("--out", help="output folder (default runs/degradation-DATA-TIME)")
+    e.add_argument("--data-root", help="where data sets are kept (default $MINIRES_DATA or ~/.cache/minires)")
+    e.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
+    e.add_argument("--no-plot", action="store_true", help="no degradation.png")
+    e.set_defaults(func=cmd_experiment_degradation)
+
     p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

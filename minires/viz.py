@@ -14,8 +14,12 @@ def _pyplot():
         import matplotlib
     except ImportError as e:
         raise ImportError("plots need matplotlib: pip install minires[plots]") from e
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")  # no screen needed
+    backend = matplotlib.get_backend().lower()
+    # Keep Agg and the notebook backends (Jupyter's inline one is called 'inline' since
+    # matplotlib 3.9, 'module://matplotlib_inline.backend_inline' before); anything else
+    # becomes Agg, which needs no screen.
+    if backend != "agg" and "inline" not in backend and "ipympl" not in backend and backend not in ("nbagg", "widget"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 

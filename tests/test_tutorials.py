@@ -26,7 +26,8 @@ make, strip = load_tool("make_notebooks"), load_tool("strip_notebooks")
 def test_there_are_notebooks():
     names = [p.name for p in NOTEBOOKS]
     for n in ["01_convolution_as_matmul", "02_conv_backward", "03_batch_norm", "04_relu_pool",
-              "05_residual_block", "07_gradcheck_exercises", "07_gradcheck_exercises_solutions"]:
+              "05_residual_block", "06_building_resnet", "07_gradcheck_exercises", "07_gradcheck_exercises_solutions",
+              "08_training_digits", "09_degradation", "10_gpu", "11_published_weights"]:
         assert f"{n}.ipynb" in names
 
 
@@ -44,6 +45,16 @@ def test_notebook_is_stripped_and_valid(path):
     assert nb["cells"][0]["cell_type"] == "markdown" and nb["cells"][0]["source"][0].startswith("# ")
     nbformat = pytest.importorskip("nbformat")
     nbformat.validate(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+
+
+def test_the_degradation_results_quoted_by_notebook_9_are_there():
+    import json
+    folder = ROOT / "tutorials" / "results" / "degradation-digits"
+    saved = json.loads((folder / "degradation.json").read_text(encoding="utf-8"))
+    assert saved["experiment"] == "degradation" and saved["config"]["depths"] == [20, 32, 44, 56]
+    assert (folder / "degradation.png").read_bytes()[:4] == b"\x89PNG"
+    source = (ROOT / "tools" / "notebooks" / "09_degradation.py").read_text(encoding="utf-8")
+    assert "results/degradation-digits/degradation.png" in source
 
 
 def test_every_notebook_is_in_the_readme():
