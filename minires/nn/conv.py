@@ -16,7 +16,7 @@ from .memory import channels_first, workspace
 from .module import Module, Parameter, is_grad_enabled
 from ..backend import xp_of
 
-CHUNK_BYTES = 16 * 2**20  # im2col this many bytes of columns at a time (see batch_chunks)
+CHUNK_BYTES = 4 * 2**20  # im2col this many bytes of columns at a time (see batch_chunks)
 
 
 def _pair(v, name):
