@@ -164,3 +164,12 @@ def test_window_slices_pick_exactly_the_real_pixels(k, s, p, size, n_out):
     inputs, outputs = window_slices(k, s, p, size, n_out)
     expected = [(o, k + s * o - p) for o in range(n_out) if 0 <= k + s * o - p < size]
     assert list(zip(range(n_out)[outputs], range(size)[inputs])) == expected
+
+
+def test_batch_chunks_cover_the_batch_with_a_byte_budget_and_a_column_minimum(monkeypatch):
+    from minires.nn import conv as conv_module
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(conv_module, "CHUNK_COLUMNS", 8)
+    assert conv_module.batch_chunks(10, per_image=30, pixels=4) == [(0, 3), (3, 6), (6, 9), (9, 10)]  # 100 B
+    assert conv_module.batch_chunks(10, per_image=30, pixels=1) == [(0, 8), (8, 10)]   # >= 8 columns
+    assert conv_module.batch_chunks(3, per_image=1000, pixels=100) == [(0, 1), (1, 2), (2, 3)]   # >= 1 image

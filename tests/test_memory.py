@@ -49,22 +49,3 @@ def test_workspaces_are_per_thread():
     t.join()
     assert not np.shares_memory(mine, theirs[0])
 
-
-def test_parallel_copy_equals_a_plain_copy(monkeypatch, rng):
-    import minires.nn.memory as memory
-    monkeypatch.setattr(memory, "copy_threads", lambda: 3)
-    src = rng.standard_normal((7, 300, 200))[:, ::2]        # 1.7 MB, strided: split into 3 slabs
-    dst = np.empty(src.shape)
-    memory.parallel_copy(dst, src)
-    np.testing.assert_array_equal(dst, src)
-    small = np.empty((2, 3))
-    memory.parallel_copy(small, np.ones((2, 3)))           # small: a plain copy
-    np.testing.assert_array_equal(small, 1)
-
-
-def test_copy_threads_follows_omp_num_threads(monkeypatch):
-    from minires.nn.memory import copy_threads
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert copy_threads() == 2
-    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
-    assert copy_threads() == 1

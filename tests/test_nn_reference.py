@@ -43,6 +43,7 @@ CONV_CONFIGS = [  # (C, O, kernel, stride, padding, groups, bias, (H, W))
 def test_conv_matches_reference(C, O, k, s, p, g, bias, hw, chunk_bytes, layout, rng, device, monkeypatch):
     if chunk_bytes is not None:
         monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(conv_module, "CHUNK_COLUMNS", 1)
     conv = nn.Conv2d(C, O, k, stride=s, padding=p, groups=g, bias=bias).to(device, np.float64)
     x = rng.standard_normal((3, C) + hw)
     x = on(device, channel_major(x) if layout == "channel-major" else x)

@@ -16,7 +16,8 @@ from .memory import channels_first, workspace
 from .module import Module, Parameter, is_grad_enabled
 from ..backend import xp_of
 
-CHUNK_BYTES = 16 * 2**20  # im2col this many bytes of columns at a time (see batch_chunks)
+CHUNK_BYTES = 4 * 2**20  # im2col about this many bytes of columns at a time (see batch_chunks) ...
+CHUNK_COLUMNS = 4096     # ... but at least this many columns (output pixels) per matrix multiply
 
 
 def _pair(v, name):
@@ -153,7 +154,7 @@ class Conv2d(Module):
         w_flip = xp.ascontiguousarray(w.transpose(0, 2, 1, 3, 4)).reshape(G, C // G, O // G * KH * KW)
         dy = dy.reshape(O, N, OH, OW)
         dx = xp.empty((G, C // G, N, H * W), dtype=dy.dtype)       # channel-major: (C, N, H, W)
-        for n0, n1 in batch_chunks(N, O * KH * KW * H * W * dy.dtype.itemsize):
+        for n0, n1 in batch_chunks(N, O * KH * KW * H * W * dy.dtype.itemsize, H * W):
             col = workspace("conv.dcol", (O, KH, KW, n1 - n0, H, W), dy.dtype, xp)
             im2col_into(dy[:, n0:n1], col, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW)
             xp.matmul(w_flip, col.reshape(G, O // G * KH * KW, -1), out=dx[:, :, n0:n1].reshape(G, C // G, -1))
@@ -180,15 +181,17 @@ class Conv2d(Module):
 
     def _chunks(self, N, pixels, itemsize):
         KH, KW = self.kernel_size
-        return batch_chunks(N, self.in_channels * KH * KW * pixels * itemsize)
+        return batch_chunks(N, self.in_channels * KH * KW * pixels * itemsize, pixels)
 
 
-def batch_chunks(N, per_image):
-    """Split a batch of N so that one chunk's columns take about CHUNK_BYTES: (n0, n1) pairs.
+def batch_chunks(N, per_image, pixels):
+    """Split a batch of N images into (n0, n1) chunks for im2col: about CHUNK_BYTES of columns
+    each, but at least CHUNK_COLUMNS output pixels (``pixels`` per image) per chunk.
 
     Columns are KH*KW times the size of the input; built a few images at a time they stay
     in the processor's cache between im2col and the matrix multiply, and the workspace
-    stays small (the ResNet-50 stem's columns are 118 MB for a batch of 16).
+    stays small (the ResNet-50 stem's columns are 118 MB for a batch of 16). A matrix
+    multiply with too few columns cannot keep every BLAS thread busy, hence the minimum.
     """
-    step = max(1, min(N, CHUNK_BYTES // per_image))
+    step = max(1, min(N, max(CHUNK_BYTES // per_image, -(-CHUNK_COLUMNS // pixels))))
     return [(n0, min(N, n0 + step)) for n0 in range(0, N, step)]

@@ -24,9 +24,7 @@ numbers are stored.
    layer used twice, and CuPy arrays all stay apart. ``release_workspaces()`` frees them.
 """
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -86,34 +84,3 @@ def release_workspaces():
     """Free every scratch buffer of this thread (they are recreated on demand)."""
     _local.pool = {}
 
-
-_copy_pool = None   # (pid, threads, ThreadPoolExecutor): a forked child makes its own
-
-
-def copy_threads():
-    """Threads for big copies: OMP_NUM_THREADS when set (what BLAS uses too), else the cores, at most 8."""
-    try:
-        n = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-    except ValueError:
-        n = 1
-    return max(1, min(8, n))
-
-
-def parallel_copy(dst, src):
-    """``dst[...] = src``, split along the first axis between ``copy_threads()`` threads.
-
-    NumPy copies on one core; it releases the interpreter lock while it copies, so threads
-    that each copy a slab run at the same time. Used for im2col's copy, the largest one in
-    a training step. On CuPy (or for small arrays) it is simply ``dst[...] = src``.
-    """
-    global _copy_pool
-    n = copy_threads()
-    if n < 2 or not isinstance(dst, np.ndarray) or dst.shape[0] < n or dst.nbytes < 2**20:
-        dst[...] = src
-        return
-    if _copy_pool is None or _copy_pool[:2] != (os.getpid(), n):
-        _copy_pool = (os.getpid(), n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="minires-copy"))
-    bounds = [dst.shape[0] * k // n for k in range(n + 1)]
-    jobs = [_copy_pool[2].submit(np.copyto, dst[a:b], src[a:b]) for a, b in zip(bounds, bounds[1:])]
-    for job in jobs:
-        job.result()
