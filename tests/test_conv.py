@@ -143,6 +143,9 @@ def test_device_mixing_message_without_gpu(monkeypatch):
 @pytest.mark.parametrize("KH,KW,SH,SW,PH,PW,hw", [
     (3, 3, 1, 1, 1, 1, (5, 6)), (3, 2, 2, 1, 1, 1, (7, 6)), (7, 7, 2, 2, 3, 3, (9, 8)),
     (1, 1, 2, 2, 0, 0, (5, 5)), (3, 3, 1, 3, 0, 2, (4, 6)), (2, 3, 3, 2, 2, 0, (6, 7)),
+    # stride 1 along the width: rows-only padding, wrapped entries zeroed (_windows_rows_padded)
+    (5, 5, 1, 1, 2, 2, (6, 5)), (3, 3, 2, 1, 1, 1, (7, 7)), (3, 3, 1, 1, 0, 0, (5, 6)),
+    (1, 5, 1, 1, 0, 4, (3, 3)), (7, 7, 1, 1, 3, 3, (2, 2)), (3, 1, 1, 1, 2, 0, (4, 1)),
 ])
 def test_fast_im2col_and_col2im_match_the_reference(KH, KW, SH, SW, PH, PW, hw, rng):
     """im2col_into / col2im_add (Conv2d's fast path) against im2col / col2im, on strided input."""

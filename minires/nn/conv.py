@@ -122,11 +122,13 @@ class Conv2d(Module):
             dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
             dx[:, :, ::SH, ::SW] = dcol                            # strided: the skipped pixels get 0
             return channels_first(dx)
-        dw = 0
+        dwT = 0  # dw transposed, (G, C/G*KH*KW, O/G): see below
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
             col = self._columns(x, n0, n1, OH, OW)                 # recomputed from x
-            dw += xp.matmul(dy[:, :, n0:n1].reshape(G, O // G, -1), col.transpose(0, 2, 1))
-        self.weight.grad += dw.reshape(self.weight.grad.shape)
+            # dw = dy @ col^T, computed as its transpose col @ dy^T: the same numbers, but
+            # OpenBLAS runs this orientation up to 2x faster when O is small (16-64 channels)
+            dwT += xp.matmul(col, dy[:, :, n0:n1].reshape(G, O // G, -1).transpose(0, 2, 1))
+        self.weight.grad += dwT.transpose(0, 2, 1).reshape(self.weight.grad.shape)
         if (SH, SW) == (1, 1) and PH < KH and PW < KW:
             return self._input_grad_by_flipped_conv(dy, x.shape, OH, OW)
         dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward

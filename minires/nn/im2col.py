@@ -68,30 +68,72 @@ def col2im(col, H, W, SH, SW, PH, PW):
 def im2col_into(img, col, KH, KW, SH, SW, PH, PW):
     """The fast im2col: (A, B, H, W) -> ``col`` (A, KH, KW, B, OH, OW), written in place.
 
-    Same numbers as ``im2col`` above, two differences in how:
+    Same numbers as ``im2col`` above, three differences in how:
     - the zero padding goes into a reused workspace (only its border is cleared), not into
       a freshly allocated padded copy;
     - no loop: ``as_strided`` builds a *view* of the padded image with the shape of ``col``,
       ``windows[a, i, j, b, oh, ow] = padded[a, b, i + SH*oh, j + SW*ow]``. Stepping ``i`` by
       one moves one row down (the row stride); stepping ``oh`` by one moves SH rows down
       (SH times the row stride); likewise for j and ow. Nothing is copied until the single
-      ``col[...] = windows``, which copies every window entry once.
+      ``col[...] = windows``, which copies every window entry once;
+    - at stride 1 along the width, only the rows are padded (``_windows_rows_padded``).
     ``img`` may be any strided view (a slice of the batch, channels-first).
     """
     A, B, H, W = img.shape
+    _, _, _, _, OH, OW = col.shape
+    xp = xp_of(img)
+    if SW == 1:
+        col[...] = _windows_rows_padded(img, KH, KW, SH, PH, PW, OH, OW)
+        # the entries that wrapped around into a neighbouring row are padding: zero them
+        for j in range(KW):
+            d = j - PW              # this kernel column reads input column ow + d
+            col[:, :, j, :, :, :max(-d, 0)] = 0        # ow + d < 0: left of the image
+            col[:, :, j, :, :, max(W - d, 0):] = 0     # ow + d >= W: right of it
+        return col
     if PH or PW:
-        padded = workspace("im2col.padded", (A, B, H + 2 * PH, W + 2 * PW), img.dtype, xp_of(img))
+        padded = workspace("im2col.padded", (A, B, H + 2 * PH, W + 2 * PW), img.dtype, xp)
         padded[:, :, :PH] = 0          # the border: top and bottom rows, left and right columns
         padded[:, :, PH + H:] = 0
         padded[:, :, :, :PW] = 0
         padded[:, :, :, PW + W:] = 0
         padded[:, :, PH:PH + H, PW:PW + W] = img
         img = padded
-    _, _, _, _, OH, OW = col.shape
     sA, sB, sH, sW = img.strides
     windows = as_strided(img, (A, KH, KW, B, OH, OW), (sA, sH, sW, sB, SH * sH, SW * sW))
     col[...] = windows
     return col
+
+
+def _windows_rows_padded(img, KH, KW, SH, PH, PW, OH, OW):
+    """The windows view for stride 1 along the width, with zero rows above and below only.
+
+    Why: copying a window view is fastest when long runs of it are contiguous in memory.
+    With a padded width (W + 2*PW), one output row's window entries are a run of OW values
+    and the next row's start PW*2 values later: the copy goes row by row, OW values at a
+    time -- 8 at a time on an 8x8 map, far too few. Without the left and right padding, the
+    rows lie back to back: the OH rows of OW = W values are ONE contiguous run of OH*W.
+
+    The price: a window that hangs over the left edge (kernel column j < PW) now reads the
+    last pixels of the row above instead of padding zeros, and one over the right edge the
+    first pixels of the row below. Those entries are exactly the first ``PW - j`` (or last
+    ``j - PW``) output columns; ``im2col_into`` overwrites them with 0 after the copy.
+    The buffer has PW spare entries at each end, so that the windows of the first and last
+    rows stay inside it (they read spare entries, later overwritten with 0).
+    """
+    A, B, H, W = img.shape
+    Hp = H + 2 * PH
+    size = A * B * Hp * W
+    buf = workspace("im2col.padded", (PW + size + PW,), img.dtype, xp_of(img))
+    buf[:PW] = 0
+    buf[PW + size:] = 0
+    padded = buf[PW:PW + size].reshape(A, B, Hp, W)
+    padded[:, :, :PH] = 0
+    padded[:, :, PH + H:] = 0
+    padded[:, :, PH:PH + H] = img
+    sA, sB, sH, sW = padded.strides
+    # windows[a, i, j, b, oh, ow] = padded[a, b, i + SH*oh, ow + j - PW]: counted from buf[0],
+    # which sits PW entries before padded[0, 0, 0, 0], the offset -PW disappears
+    return as_strided(buf, (A, KH, KW, B, OH, OW), (sA, sH, sW, sB, SH * sH, sW))
 
 
 def window_slices(k, S, P, size, n_out):
