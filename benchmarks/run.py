@@ -4,17 +4,23 @@ ceiling, and peak memory. See benchmarks/README.md for what is measured and the 
     python benchmarks/run.py                                   # everything, 2 threads
     python benchmarks/run.py --torch-python /path/to/venv/bin/python   # PyTorch from another venv
     python benchmarks/run.py --cases conv3x3 "resnet20 train" --reps 7 --markdown results.md
+    python benchmarks/run.py --rounds 3                        # a shared machine: pool 3 rounds
 
 Every (framework, case) runs in a fresh Python process, so its peak RSS is its own. Each
 process sets the thread count (OMP/OPENBLAS/MKL_NUM_THREADS, and torch.set_num_threads),
 warms up, then times ``--reps`` calls: the table shows the median, min and max. While it
 times, it also reads how much CPU *other* processes used (/proc/stat): above 10% of the
 machine, the row is marked busy, and its numbers are not to be trusted.
+
+``--rounds R`` runs each case R times, minires and PyTorch alternating, and pools the
+timings: on a shared machine whose speed drifts for minutes at a time, a slow spell then
+falls on both frameworks instead of deciding the ratio.
 """
 import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -104,6 +110,20 @@ def _cells(result, step, ceiling, missing):
     return [speed, ips, frac, f"{result['peak_rss_mb'] / 1024:.2f} GB"]
 
 
+def pool_rounds(results):
+    """One worker result per round -> one result: every round's timings pooled (median, min, max
+    over all of them), the highest peak RSS and the busiest reading. The first error wins."""
+    for r in results:
+        if "error" in r:
+            return r
+    merged = dict(results[0], steps={}, peak_rss_mb=max(r["peak_rss_mb"] for r in results))
+    for step in results[0]["steps"]:
+        times = [t for r in results for t in r["steps"][step]["times"]]
+        merged["steps"][step] = dict(median=statistics.median(times), min=min(times), max=max(times), times=times,
+                                     others_cpu=max(r["steps"][step]["others_cpu"] for r in results))
+    return merged
+
+
 def main(argv=None):
     sys.path.insert(0, HERE)
     from cases import CASES
@@ -112,6 +132,9 @@ def main(argv=None):
                    help="which cases (default: all): " + ", ".join(CASES))
     p.add_argument("--reps", type=int, default=5, help="timed calls per step, after the warm-up (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="fresh processes per case and framework, the frameworks alternating; timings pooled "
+                        "(default 1)")
     p.add_argument("--threads", type=int, default=2, help="threads for NumPy's BLAS and PyTorch (default 2)")
     p.add_argument("--torch-python", help="interpreter with torch installed (default: this one, if it has torch)")
     p.add_argument("--no-torch", action="store_true", help="measure minires only")
@@ -137,17 +160,18 @@ def main(argv=None):
         sys.exit(f"could not start a worker: {env_info['error']}")
     ceiling = env_info["matmul_gflops"]
     rows, records = [], []
+    frameworks = [(fw, python) for fw, python in (("minires", sys.executable), ("torch", tpy)) if python]
     for case in args.cases:
-        results = {}
-        for fw, python in (("minires", sys.executable), ("torch", tpy)):
-            if python is None:
-                results[fw] = None
-                continue
-            print(f"  {case:16s} {fw:8s} ...", end=" ", flush=True)
-            results[fw] = r = run_worker(python, ["--case", case, "--framework", fw] + common, env)
-            print(r.get("error") or ", ".join(f"{k} {fmt_time(v['median'])}" for k, v in r["steps"].items()),
-                  flush=True)
-            records.append(dict(case=case, framework=fw, **r))
+        rounds = {"minires": [], "torch": []}
+        for rnd in range(1, args.rounds + 1):
+            for fw, python in frameworks:
+                print(f"  {case:16s} {fw:8s} round {rnd}/{args.rounds} ...", end=" ", flush=True)
+                r = run_worker(python, ["--case", case, "--framework", fw] + common, env)
+                print(r.get("error") or ", ".join(f"{k} {fmt_time(v['median'])}" for k, v in r["steps"].items()),
+                      flush=True)
+                rounds[fw].append(r)
+                records.append(dict(case=case, framework=fw, round=rnd, **r))
+        results = {fw: pool_rounds(rs) if rs else None for fw, rs in rounds.items()}
         if results["torch"] and "error" not in results["torch"] and "error" not in results["minires"]:
             results["torch"]["flops"] = results["minires"]["flops"]   # identical work
         steps = results["minires"].get("steps", {"-": None})
@@ -157,7 +181,10 @@ def main(argv=None):
     report = "\n".join([
         "## Machine", describe_machine(env_info, torch_info, args.threads, removed), "",
         "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed"), "",
-        f"Median of {args.reps} after {args.warmup} warm-up calls; [min-max]. images/s from the median. "
+        (f"Median of {args.reps} after {args.warmup} warm-up calls" if args.rounds == 1 else
+         f"Median of {args.rounds} rounds x {args.reps} timed calls (each round a fresh process after "
+         f"{args.warmup} warm-up calls, minires and PyTorch alternating)") +
+        "; [min-max]. images/s from the median. "
         "% of matmul ceiling: the case's FLOPs (multiply-add = 2, counted from the shapes; a training step "
         "= 3x forward) per second, over the NumPy matmul ceiling above. Peak RSS: the whole process, "
         "imports included (NumPy alone: {:.2f} GB; torch: {}). minires / PyTorch: the throughput ratio, "

@@ -46,6 +46,18 @@ def test_table_ratio_busy_mark_and_missing_torch():
     assert "not installed" in lines[3]
 
 
+def test_rounds_are_pooled_and_an_error_wins():
+    def result(times, rss, others):
+        step = dict(median=sorted(times)[len(times) // 2], min=min(times), max=max(times), times=times,
+                    others_cpu=others)
+        return dict(images=16, flops={"forward": 2e9}, peak_rss_mb=rss, steps={"forward": step})
+    pooled = run.pool_rounds([result([1.0, 5.0, 6.0], 100, 0.0), result([2.0, 3.0, 4.0], 300, 0.2)])
+    s = pooled["steps"]["forward"]
+    assert (s["median"], s["min"], s["max"]) == (3.5, 1.0, 6.0)    # over all six timings
+    assert s["others_cpu"] == 0.2 and pooled["peak_rss_mb"] == 300 and pooled["images"] == 16
+    assert run.pool_rounds([result([1.0], 1, 0), {"error": "boom"}]) == {"error": "boom"}
+
+
 def test_unknown_case_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown case"):
         cases.build("resnet9000", "minires")
