@@ -86,23 +86,29 @@ def test_two_convs_interleaved_share_workspaces_safely(rng):
     assert_close(dx, ref.conv_backward(ref.conv_backward(dyb, cb)[0], ca)[0])
 
 
+@pytest.mark.parametrize("inplace", [False, True])
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("layout", ["nchw", "channel-major"])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 6), (1, 2, 3, 1)])
-def test_batchnorm_matches_reference(train, layout, shape, rng, device):
-    bn = nn.BatchNorm2d(shape[1]).to(device, np.float64)
+def test_batchnorm_matches_reference(inplace, train, layout, shape, rng, device):
+    bn = nn.BatchNorm2d(shape[1], inplace=inplace).to(device, np.float64)
     bn.weight.data[...] = on(device, rng.uniform(0.5, 1.5, shape[1]))
     bn.bias.data[...] = on(device, rng.normal(0, 0.3, shape[1]))
     bn.running_mean[...] = on(device, rng.normal(0, 0.3, shape[1]))
     bn.running_var[...] = on(device, rng.uniform(0.5, 1.5, shape[1]))
     bn.train(train)
     x = rng.standard_normal(shape) * 2 + 1
-    x = on(device, channel_major(x) if layout == "channel-major" else x)
+    x_given = on(device, channel_major(x) if layout == "channel-major" else x)
+    x = on(device, x)
     old_mean, old_var = bn.running_mean.copy(), bn.running_var.copy()
     stats = (None, None) if train else (old_mean, old_var)
     y_ref, cache, (mean, var) = ref.batchnorm_forward(x, bn.weight.data, bn.bias.data, bn.eps, *stats)
-    y = bn(x)
+    y = bn(x_given)
     assert_close(y, y_ref)
+    if inplace and layout == "channel-major":
+        assert_close(x_given, y_ref)            # the input's memory now holds the output
+    else:                                       # untouched (an NCHW input is copied to channel-major first)
+        assert_close(x_given, x)
     dy = on(device, rng.standard_normal(shape))
     dx_ref, dw_ref, db_ref = ref.batchnorm_backward(dy, cache)
     assert_close(bn.backward(dy), dx_ref)

@@ -12,9 +12,12 @@ Attribute names are torchvision's, so the state_dict keys are too (``conv1.weigh
 here each ReLU is its own module (``relu1``, ``relu2`` ...) because each keeps its own
 cache for the backward. ReLUs hold no parameters, so the keys are unchanged.
 
-Memory: every ReLU here works in place (``ReLU(inplace=True)``) and the residual sum is
-added in place into the last batch norm's output. Both overwrite an array that only this
-block holds: a batch norm's output, which its own backward does not need (it keeps xhat).
+Memory: every batch norm writes its output over its convolution's output
+(``BatchNorm2d(inplace=True)``), every ReLU over that again (``ReLU(inplace=True)``), and the
+residual sum is added in place into the last batch norm's output. All of them overwrite an
+array that only this block holds: a convolution's output, which the convolution's backward
+does not need (it keeps its input), then a batch norm's output, which its own backward does
+not need either (it keeps xhat). One fresh activation-sized array per layer, not three.
 """
 from ..backend import xp_of
 from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_grad_enabled
@@ -33,7 +36,7 @@ def conv1x1(in_planes, out_planes, stride=1):
 def projection(in_planes, out_planes, stride):
     """The "dashed" shortcut of the paper's Figure 3 (option B): 1x1 conv with stride + batch norm,
     used where the block changes the shape. Keys: ``downsample.0.*`` and ``downsample.1.*``."""
-    return Sequential(conv1x1(in_planes, out_planes, stride), BatchNorm2d(out_planes))
+    return Sequential(conv1x1(in_planes, out_planes, stride), BatchNorm2d(out_planes, inplace=True))
 
 
 class ShortcutA(Module):
@@ -84,10 +87,10 @@ class BasicBlock(Module):
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and base_width=64 (use Bottleneck for ResNeXt)")
         self.conv1 = conv3x3(inplanes, planes, stride)
-        self.bn1 = BatchNorm2d(planes)
+        self.bn1 = BatchNorm2d(planes, inplace=True)
         self.relu1 = ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
-        self.bn2 = BatchNorm2d(planes)
+        self.bn2 = BatchNorm2d(planes, inplace=True)
         self.downsample = downsample
         self.relu2 = ReLU(inplace=True)
         self.residual = residual
@@ -126,13 +129,13 @@ class Bottleneck(Module):
         width = int(planes * (base_width / 64.0)) * groups
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = conv1x1(inplanes, width, s1)
-        self.bn1 = BatchNorm2d(width)
+        self.bn1 = BatchNorm2d(width, inplace=True)
         self.relu1 = ReLU(inplace=True)
         self.conv2 = conv3x3(width, width, s3, groups)
-        self.bn2 = BatchNorm2d(width)
+        self.bn2 = BatchNorm2d(width, inplace=True)
         self.relu2 = ReLU(inplace=True)
         self.conv3 = conv1x1(width, planes * self.expansion)
-        self.bn3 = BatchNorm2d(planes * self.expansion)
+        self.bn3 = BatchNorm2d(planes * self.expansion, inplace=True)
         self.downsample = downsample
         self.relu3 = ReLU(inplace=True)
         self.residual = residual

@@ -28,7 +28,7 @@ class CifarResNet(Module):
             raise ValueError(f"CifarResNet: n (blocks per stage) must be a positive int, got {n!r}")
         self.n, self.shortcut, self.residual, self.in_channels = n, shortcut, residual, in_channels
         self.conv1 = Conv2d(in_channels, 16, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = BatchNorm2d(16)
+        self.bn1 = BatchNorm2d(16, inplace=True)
         self.relu = ReLU(inplace=True)  # in place on bn1's output (see blocks.py)
         self.layer1 = self._make_layer(16, 16, n, stride=1)
         self.layer2 = self._make_layer(16, 32, n, stride=2)

@@ -30,7 +30,7 @@ class ResNet(Module):
         self.in_channels, self.include_top = in_channels, include_top
         self.inplanes = 64
         self.conv1 = Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = BatchNorm2d(64)
+        self.bn1 = BatchNorm2d(64, inplace=True)
         self.relu = ReLU(inplace=True)  # in place on bn1's output (see blocks.py)
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, 64, layers[0], stride=1)

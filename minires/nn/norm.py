@@ -14,14 +14,19 @@ class BatchNorm2d(Module):
     PyTorch's rules: running = (1 - momentum) * running + momentum * batch, where the
     variance stored is the *unbiased* one (divided by M - 1, M = N*H*W), and
     ``momentum=None`` means a cumulative average over the ``num_batches_tracked`` batches.
+
+    ``inplace=True`` writes the output over the input instead of allocating a new array (like
+    ``ReLU(inplace=True)``): safe only where nothing else still needs the input, e.g. right
+    after a convolution, whose backward keeps its own input, not its output. The blocks use
+    it there. The backward is the same: it needs xhat, which the layer keeps.
     """
 
     buffer_names = ("running_mean", "running_var", "num_batches_tracked")
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, inplace=False):
         if not isinstance(num_features, int) or num_features <= 0:
             raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.num_features, self.eps, self.momentum, self.inplace = num_features, eps, momentum, inplace
         self.weight = Parameter(np.ones(num_features, dtype=np.float32))
         self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
         self.running_mean = np.zeros(num_features, dtype=np.float32)
@@ -30,7 +35,7 @@ class BatchNorm2d(Module):
         self.cache = None
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + (", inplace=True" if self.inplace else "")
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, C, H, W), stored channel-major.
@@ -46,15 +51,16 @@ class BatchNorm2d(Module):
         M = N * H * W  # values per channel
         x2 = cn_matrix(x)                                      # (C, M)
         w, b = self.weight.data[:, None], self.bias.data[:, None]
+        y = x2 if self.inplace else xp.empty_like(x2)          # where the output goes
         if not self.training:
             # evaluation: an affine map per channel, y = x * scale + shift (two passes)
             inv_std = 1.0 / xp.sqrt(self.running_var + self.eps)
             scale = self.weight.data * inv_std
-            y = x2 * scale[:, None]
-            y += (self.bias.data - self.running_mean * scale)[:, None]
             xhat = None
-            if is_grad_enabled():  # the weight's gradient needs xhat
+            if is_grad_enabled():  # the weight's gradient needs xhat (computed before y may overwrite x)
                 xhat = (x2 - self.running_mean[:, None]) * inv_std[:, None]
+            xp.multiply(x2, scale[:, None], out=y)
+            y += (self.bias.data - self.running_mean * scale)[:, None]
         else:
             if M < 2:
                 raise ValueError(f"{self._describe()}: training mode needs more than one value per channel "
@@ -65,7 +71,7 @@ class BatchNorm2d(Module):
             self._update_running(mean, var, M)
             inv_std = 1.0 / xp.sqrt(var + self.eps)
             xhat *= inv_std[:, None]
-            y = xhat * w
+            xp.multiply(xhat, w, out=y)
             y += b
         shape = (N, C, H, W)
         self.cache = (from_cn_matrix(xhat, shape), inv_std, self.training) if is_grad_enabled() else None
