@@ -5,8 +5,9 @@ The plain version -- im2col of the whole batch, one matmul, col2im -- is ``conv_
 faster: a 1x1 kernel skips im2col (its input already is the column matrix), the batch is
 turned into columns a few images at a time into a reused workspace (``batch_chunks``),
 backward recomputes the columns instead of keeping them (1/(KH*KW) of the memory) and, at
-stride 1, computes the input gradient as a convolution with the flipped kernel; activations
-stay channel-major (``memory.py``), so no layer transposes its output.
+stride 1, computes the input gradient as a convolution with the flipped kernel and the weight
+gradient from that convolution's columns; activations stay channel-major (``memory.py``), so
+no layer transposes its output.
 """
 import math
 
@@ -97,8 +98,8 @@ class Conv2d(Module):
 
         y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy, then col2im (``conv_backward`` in
         ``reference.py`` does exactly that on the whole batch at once). Here the columns are
-        recomputed from x a chunk at a time, and at stride 1 the input gradient is computed as
-        a convolution instead (``_input_grad_by_flipped_conv``).
+        recomputed from x a chunk at a time; at stride 1 the input gradient is computed as a
+        convolution instead, and the weight gradient from its columns (``_backward_by_flipped_conv``).
         """
         if self.cache is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
@@ -122,6 +123,8 @@ class Conv2d(Module):
             dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
             dx[:, :, ::SH, ::SW] = dcol                            # strided: the skipped pixels get 0
             return channels_first(dx)
+        if (SH, SW) == (1, 1) and PH < KH and PW < KW:
+            return self._backward_by_flipped_conv(dy, x, OH, OW)
         dwT = 0  # dw transposed, (G, C/G*KH*KW, O/G): see below
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
             col = self._columns(x, n0, n1, OH, OW)                 # recomputed from x
@@ -129,8 +132,6 @@ class Conv2d(Module):
             # OpenBLAS runs this orientation up to 2x faster when O is small (16-64 channels)
             dwT += xp.matmul(col, dy[:, :, n0:n1].reshape(G, O // G, -1).transpose(0, 2, 1))
         self.weight.grad += dwT.transpose(0, 2, 1).reshape(self.weight.grad.shape)
-        if (SH, SW) == (1, 1) and PH < KH and PW < KW:
-            return self._input_grad_by_flipped_conv(dy, x.shape, OH, OW)
         dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
             dcol = workspace("conv.dcol", (G, C // G * KH * KW, (n1 - n0) * OH * OW), grad_out.dtype, xp)
@@ -138,28 +139,41 @@ class Conv2d(Module):
             col2im_add(dcol.reshape(C, KH, KW, n1 - n0, OH, OW), dx[:, n0:n1], SH, SW, PH, PW)
         return channels_first(dx)
 
-    def _input_grad_by_flipped_conv(self, dy, x_shape, OH, OW):
-        """dy (G, O/G, N, OH*OW) -> dx (N, C, H, W) for stride 1, as a convolution.
+    def _backward_by_flipped_conv(self, dy, x, OH, OW):
+        """Stride 1: dy (G, O/G, N, OH*OW), x (N, C, H, W) -> dx (N, C, H, W); adds into weight.grad.
 
         At stride 1 the input gradient of a convolution is itself a convolution: of dy with
         the kernel turned by 180 degrees, input and output channels swapped, and padding
         K - 1 - P. (dx[c, a] = sum over o, i of w[o, c, i] * dy[o, a + P - i]; put i' = K-1-i.)
         So it runs like the forward -- im2col of dy, one matmul per chunk -- and needs
         neither the (C*KH*KW, N*OH*OW) matrix w^T @ dy nor col2im's scattered adds.
+
+        The same columns give the weight gradient. Row (o, i', j') of dy's columns holds, at
+        input pixel a, dy[o, a + P - i] with i = K-1-i', and dw[o, c, i] = sum over a of
+        x[c, a] * dy[o, a + P - i]. So dw = col_dy @ x^T, its rows in flipped order (i' for
+        i): the columns of x are not needed in backward at all, one im2col instead of two.
         """
         xp = xp_of(dy)
-        N, C, H, W = x_shape
+        N, C, H, W = x.shape
         O, G = self.out_channels, self.groups
         (KH, KW), (PH, PW) = self.kernel_size, self.padding
         # w (G, O/G, C/G, KH, KW) -> flipped (G, C/G, O/G, KH, KW): the filters of the transposed conv
         w = self.weight.data.reshape(G, O // G, C // G, KH, KW)[:, :, :, ::-1, ::-1]
         w_flip = xp.ascontiguousarray(w.transpose(0, 2, 1, 3, 4)).reshape(G, C // G, O // G * KH * KW)
         dy = dy.reshape(O, N, OH, OW)
+        xc = channels_first(x)                                     # (C, N, H, W): a view
         dx = xp.empty((G, C // G, N, H * W), dtype=dy.dtype)       # channel-major: (C, N, H, W)
+        dw_flipped = 0                                             # (G, O/G*KH*KW, C/G), rows (o, i', j')
         for n0, n1 in batch_chunks(N, O * KH * KW * H * W * dy.dtype.itemsize, H * W):
             col = workspace("conv.dcol", (O, KH, KW, n1 - n0, H, W), dy.dtype, xp)
             im2col_into(dy[:, n0:n1], col, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW)
-            xp.matmul(w_flip, col.reshape(G, O // G * KH * KW, -1), out=dx[:, :, n0:n1].reshape(G, C // G, -1))
+            col = col.reshape(G, O // G * KH * KW, -1)
+            xp.matmul(w_flip, col, out=dx[:, :, n0:n1].reshape(G, C // G, -1))
+            x_chunk = xc[:, n0:n1].reshape(G, C // G, -1)          # a view if x is channel-major
+            dw_flipped += xp.matmul(col, x_chunk.transpose(0, 2, 1))
+        # rows (o, i', j') -> (o, i, j): flip the kernel axes back; columns c -> (O, C/G, KH, KW)
+        dw = dw_flipped.reshape(G, O // G, KH, KW, C // G)[:, :, ::-1, ::-1].transpose(0, 1, 4, 2, 3)
+        self.weight.grad += dw.reshape(self.weight.grad.shape)
         return channels_first(dx.reshape(C, N, H, W))
 
     # ----- the fast path's helpers -----
