@@ -115,8 +115,8 @@ def _windows_rows_padded(img, KH, KW, SH, PH, PW, OH, OW):
 
     The price: a window that hangs over the left edge (kernel column j < PW) now reads the
     last pixels of the row above instead of padding zeros, and one over the right edge the
-    first pixels of the row below. Those entries are exactly the first ``PW - j`` (or last
-    ``j - PW``) output columns; ``im2col_into`` overwrites them with 0 after the copy.
+    first pixels of the row below. Those entries are the output columns ow whose input column
+    ow + j - PW lies outside [0, W); ``im2col_into`` overwrites them with 0 after the copy.
     The buffer has PW spare entries at each end, so that the windows of the first and last
     rows stay inside it (they read spare entries, later overwritten with 0).
     """

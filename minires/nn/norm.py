@@ -35,7 +35,8 @@ class BatchNorm2d(Module):
         self.cache = None
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + (", inplace=True" if self.inplace else "")
+        s = f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return s + (", inplace=True" if self.inplace else "")
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, C, H, W), stored channel-major.
