@@ -1,12 +1,14 @@
 """The workloads, each built twice: once in minires, once in PyTorch, on identical shapes.
 
-A case is a function ``build(framework, smoke) -> (steps, images, flops)``:
+A case is a function ``build(framework, smoke, device) -> (steps, images, flops)``:
 - ``steps``: {"forward": fn} or {"forward": fn, "forward+backward": fn} or {"train step": fn},
-  each fn doing one unit of work (it returns nothing; PyTorch's work is synchronous on CPU);
+  each fn doing one unit of work and returning when it is done (on a GPU, where work is
+  queued, each fn waits for the device: ``_synchronized``);
 - ``images``: how many images one call processes (for images/s);
 - ``flops``: {step name: floating-point operations of one call}, counted from the shapes
   (multiply-add = 2), the same for both frameworks, for the fraction of the matmul ceiling.
 ``smoke=True`` shrinks every shape so the whole suite runs in seconds (used by the tests).
+``device="cuda"`` runs minires on CuPy and PyTorch on CUDA (cuDNN) instead of the CPU.
 """
 import numpy as np
 
@@ -33,7 +35,26 @@ SMOKE_CONVS = {
 }
 
 
-def build_conv(name, framework, smoke):
+def _synchronized(steps, framework, device):
+    """On a GPU a call returns once its work is queued: make each step wait until it is done."""
+    if device == "cpu":
+        return steps
+    if framework == "minires":
+        import cupy
+        sync = cupy.cuda.get_current_stream().synchronize
+    else:
+        import torch
+        sync = torch.cuda.synchronize
+
+    def waiting(fn):
+        def step():
+            fn()
+            sync()
+        return step
+    return {name: waiting(fn) for name, fn in steps.items()}
+
+
+def build_conv(name, framework, smoke, device="cpu"):
     N, C, H, W, O, k, s, p = (SMOKE_CONVS if smoke else CONVS)[name]
     OH, OW = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
     fwd = conv_flops(N, C, O, OH, OW, k, k)
@@ -42,8 +63,9 @@ def build_conv(name, framework, smoke):
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     g = rng.standard_normal((N, O, OH, OW), dtype=np.float32)
     if framework == "minires":
-        from minires import nn, no_grad
-        conv = nn.Conv2d(C, O, k, stride=s, padding=p, bias=False)
+        from minires import nn, no_grad, to_device
+        conv = nn.Conv2d(C, O, k, stride=s, padding=p, bias=False).to(device)
+        x, g = to_device(x, device), to_device(g, device)
 
         def forward():
             with no_grad():
@@ -54,8 +76,8 @@ def build_conv(name, framework, smoke):
             conv.backward(g)
     else:
         import torch
-        conv = torch.nn.Conv2d(C, O, k, stride=s, padding=p, bias=False)
-        xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+        conv = torch.nn.Conv2d(C, O, k, stride=s, padding=p, bias=False).to(device)
+        xt, gt = torch.from_numpy(x).to(device), torch.from_numpy(g).to(device)
         xt_grad = xt.clone().requires_grad_(True)
 
         def forward():
@@ -64,7 +86,8 @@ def build_conv(name, framework, smoke):
 
         def forward_backward():
             conv(xt_grad).backward(gt)
-    return {"forward": forward, "forward+backward": forward_backward}, N, flops
+    steps = {"forward": forward, "forward+backward": forward_backward}
+    return _synchronized(steps, framework, device), N, flops
 
 
 # ----- whole networks -----
@@ -104,15 +127,17 @@ NETS = {
     "resnet20 train": ("resnet20", 128, 32, 10, "train"),
     "resnet50 eval": ("resnet50", 16, 224, 1000, "eval"),
     "resnet50 train": ("resnet50", 16, 224, 1000, "train"),
+    "resnet50 train b64": ("resnet50", 64, 224, 1000, "train"),   # the GPU comparison's batch
 }
 SMOKE_NETS = {
     "resnet20 train": ("resnet20", 4, 8, 10, "train"),
     "resnet50 eval": ("resnet50", 2, 32, 10, "eval"),
     "resnet50 train": ("resnet50", 2, 32, 10, "train"),
+    "resnet50 train b64": ("resnet50", 3, 32, 10, "train"),
 }
 
 
-def build_net(name, framework, smoke):
+def build_net(name, framework, smoke, device="cpu"):
     arch, N, size, classes, mode = (SMOKE_NETS if smoke else NETS)[name]
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((N, 3, size, size), dtype=np.float32)
@@ -120,9 +145,10 @@ def build_net(name, framework, smoke):
     step_name = "train step" if mode == "train" else "forward"
     sgd = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)
     if framework == "minires":
-        from minires import models, nn, no_grad
+        from minires import models, nn, no_grad, to_device
         from minires.optim import SGD
-        model = getattr(models, arch)(num_classes=classes)
+        model = getattr(models, arch)(num_classes=classes).to(device)
+        x, target = to_device(x, device), to_device(target, device)
         forward_flops = _count_minires_flops(model, x)
         criterion = nn.CrossEntropyLoss()
         optimizer = SGD(model.parameters(), **sgd)
@@ -142,9 +168,9 @@ def build_net(name, framework, smoke):
         import torch
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
         import torch_reference
-        model = getattr(torch_reference, arch)(num_classes=classes)
+        model = getattr(torch_reference, arch)(num_classes=classes).to(device)
         forward_flops = None                       # the same work: run.py uses minires's count
-        xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+        xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(target).to(device)
         criterion = torch.nn.CrossEntropyLoss()
         optimizer = torch.optim.SGD(model.parameters(), **sgd)
 
@@ -162,15 +188,17 @@ def build_net(name, framework, smoke):
     else:
         model.train()
         fn, flops = train_step, None if forward_flops is None else 3 * forward_flops
-    return {step_name: fn}, N, {step_name: flops}
+    return _synchronized({step_name: fn}, framework, device), N, {step_name: flops}
 
 
 CASES = list(CONVS) + list(NETS)
+# what runs without --cases: on the CPU, ResNet-50 at batch 64 would take minutes per step
+DEFAULT_CASES = {"cpu": [c for c in CASES if c != "resnet50 train b64"], "cuda": CASES}
 
 
-def build(name, framework, smoke=False):
+def build(name, framework, smoke=False, device="cpu"):
     if name in CONVS:
-        return build_conv(name, framework, smoke)
+        return build_conv(name, framework, smoke, device)
     if name in NETS:
-        return build_net(name, framework, smoke)
+        return build_net(name, framework, smoke, device)
     raise ValueError(f"unknown case {name!r}; the cases are: {', '.join(CASES)}")

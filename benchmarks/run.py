@@ -5,6 +5,7 @@ ceiling, and peak memory. See benchmarks/README.md for what is measured and the 
     python benchmarks/run.py --torch-python /path/to/venv/bin/python   # PyTorch from another venv
     python benchmarks/run.py --cases conv3x3 "resnet20 train" --reps 7 --markdown results.md
     python benchmarks/run.py --rounds 3                        # a shared machine: pool 3 rounds
+    python benchmarks/run.py --device cuda                     # CuPy against PyTorch on a GPU
 
 Every (framework, case) runs in a fresh Python process, so its peak RSS is its own. Each
 process sets the thread count (OMP/OPENBLAS/MKL_NUM_THREADS, and torch.set_num_threads),
@@ -74,17 +75,21 @@ def describe_machine(env_info, torch_info, threads, removed):
     lines = [f"- CPU: {cpu}, {os.cpu_count()} logical cores, {env_info.get('memory_gb', '?')} GB RAM; "
              f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
              f"- NumPy {env_info['numpy']} with {env_info['blas']}; {threads} threads everywhere",
-             "- PyTorch: " + (f"{torch_info['torch']} ({torch_info['blas']})" if torch_info else "not installed"),
-             f"- matmul ceiling (NumPy float32, 2048^3, median of 5): {env_info['matmul_gflops']:.0f} GFLOP/s"]
+             "- PyTorch: " + (f"{torch_info['torch']} ({torch_info['blas']})" if torch_info else "not installed")]
+    if "gpu" in env_info:
+        lines.append(f"- GPU: {env_info['gpu']}; minires on {env_info['gpu_stack']}" +
+                     (f"; PyTorch on {torch_info['gpu_stack']}" if torch_info else ""))
+    lines.append(f"- matmul ceiling ({env_info['ceiling_what']}): {env_info['matmul_gflops']:.0f} GFLOP/s")
     if removed:
         lines.append(f"- removed from the workers' environment: {', '.join(removed)} (see README, BLAS)")
     return "\n".join(lines)
 
 
-def table(rows, ceiling, torch_missing="not installed"):
-    """The results as a markdown table; ``rows``: (case, step, minires result, PyTorch result or None)."""
-    head = ["case", "step", "minires (median [min-max])", "images/s", "% of matmul ceiling", "peak RSS",
-            "PyTorch (median [min-max])", "images/s", "% of ceiling", "peak RSS", "minires / PyTorch"]
+def table(rows, ceiling, torch_missing="not installed", memory="peak RSS"):
+    """The results as a markdown table; ``rows``: (case, step, minires result, PyTorch result or None).
+    ``memory``: the memory columns' heading ("peak GPU memory" on a GPU)."""
+    head = ["case", "step", "minires (median [min-max])", "images/s", "% of matmul ceiling", memory,
+            "PyTorch (median [min-max])", "images/s", "% of ceiling", memory, "minires / PyTorch"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for case, step, mr, pt in rows:
         cells = [case, step] + _cells(mr, step, ceiling, torch_missing) + _cells(pt, step, ceiling, torch_missing)
@@ -107,7 +112,7 @@ def _cells(result, step, ceiling, missing):
     ips = f"{result['images'] / s['median']:.1f}"
     flops = result.get("flops", {}).get(step)
     frac = f"{100 * flops / s['median'] / 1e9 / ceiling:.0f}%" if flops else "-"
-    return [speed, ips, frac, f"{result['peak_rss_mb'] / 1024:.2f} GB"]
+    return [speed, ips, frac, f"{result.get('peak_gpu_mb', result['peak_rss_mb']) / 1024:.2f} GB"]
 
 
 def pool_rounds(results):
@@ -126,10 +131,12 @@ def pool_rounds(results):
 
 def main(argv=None):
     sys.path.insert(0, HERE)
-    from cases import CASES
+    from cases import CASES, DEFAULT_CASES
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", nargs="+", default=CASES, choices=CASES, metavar="CASE",
-                   help="which cases (default: all): " + ", ".join(CASES))
+    p.add_argument("--cases", nargs="+", choices=CASES, metavar="CASE",
+                   help="which cases (default: all but 'resnet50 train b64' on the CPU): " + ", ".join(CASES))
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cpu (default), or cuda: minires on CuPy against PyTorch on CUDA/cuDNN")
     p.add_argument("--reps", type=int, default=5, help="timed calls per step, after the warm-up (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     p.add_argument("--rounds", type=int, default=1,
@@ -144,20 +151,25 @@ def main(argv=None):
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--smoke", action="store_true", help="tiny shapes, 1 rep: checks that everything runs")
     args = p.parse_args(argv)
+    args.cases = args.cases or (CASES if args.smoke else DEFAULT_CASES[args.device])   # smoke: every case
     if args.smoke:
         args.reps, args.warmup = 1, 0
     env = worker_env(args.threads, args.keep_openblas_env)
     removed = [v for v in OPENBLAS_OVERRIDES if v in os.environ and not args.keep_openblas_env]
     tpy = None if args.no_torch else torch_python(args.torch_python)
-    common = ["--reps", str(args.reps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    common = ["--reps", str(args.reps), "--warmup", str(args.warmup), "--threads", str(args.threads),
+              "--device", args.device]
     if args.smoke:
         common.append("--smoke")
 
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores", flush=True)
-    env_info = run_worker(sys.executable, ["--info"], env)
-    torch_info = run_worker(tpy, ["--info", "--framework", "torch"], env) if tpy else None
+    env_info = run_worker(sys.executable, ["--info", "--device", args.device], env)
+    torch_info = run_worker(tpy, ["--info", "--framework", "torch", "--device", args.device], env) if tpy else None
     if "error" in env_info:
         sys.exit(f"could not start a worker: {env_info['error']}")
+    if torch_info and "error" in torch_info:
+        print(f"PyTorch left out: {torch_info['error']}", flush=True)
+        tpy = torch_info = None
     ceiling = env_info["matmul_gflops"]
     rows, records = [], []
     frameworks = [(fw, python) for fw, python in (("minires", sys.executable), ("torch", tpy)) if python]
@@ -180,17 +192,21 @@ def main(argv=None):
     busy = any(r.get("steps") and any(s["others_cpu"] > BUSY for s in r["steps"].values()) for r in records)
     report = "\n".join([
         "## Machine", describe_machine(env_info, torch_info, args.threads, removed), "",
-        "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed"), "",
+        "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed",
+                            "peak GPU memory" if args.device == "cuda" else "peak RSS"), "",
         (f"Median of {args.reps} after {args.warmup} warm-up calls" if args.rounds == 1 else
          f"Median of {args.rounds} rounds x {args.reps} timed calls (each round a fresh process after "
          f"{args.warmup} warm-up calls, minires and PyTorch alternating)") +
         "; [min-max]. images/s from the median. "
         "% of matmul ceiling: the case's FLOPs (multiply-add = 2, counted from the shapes; a training step "
-        "= 3x forward) per second, over the NumPy matmul ceiling above. Peak RSS: the whole process, "
-        "imports included (NumPy alone: {:.2f} GB; torch: {}). minires / PyTorch: the throughput ratio, "
-        "PyTorch's median time over minires's (1.00: as fast; above 1: minires faster).".format(
-            env_info["rss_after_import_mb"] / 1024,
-            f"{torch_info['rss_after_import_mb'] / 1024:.2f} GB" if torch_info else "-"),
+        "= 3x forward) per second, over the matmul ceiling above. " + (
+            "Peak GPU memory: what CuPy's memory pool / PyTorch's caching allocator held at the end "
+            "(their peak). " if args.device == "cuda" else
+            "Peak RSS: the whole process, imports included (NumPy alone: {:.2f} GB; torch: {}). ".format(
+                env_info["rss_after_import_mb"] / 1024,
+                f"{torch_info['rss_after_import_mb'] / 1024:.2f} GB" if torch_info else "-")) +
+        "minires / PyTorch: the throughput ratio, "
+        "PyTorch's median time over minires's (1.00: as fast; above 1: minires faster).",
         f"Load average: {os.getloadavg()[1]:.2f} (5 min) at the end, {load_after:.2f} (1 min). " + (
             "**Other processes used more than 10% of the CPU during some rows (marked busy).**" if busy
             else "No other process used more than 10% of the CPU while timing."),

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import cases  # noqa: E402
 import run  # noqa: E402
+from minires import gpu_available  # noqa: E402
 
 
 def test_smoke_run_of_every_case_writes_a_report(tmp_path):
@@ -56,6 +57,29 @@ def test_rounds_are_pooled_and_an_error_wins():
     assert (s["median"], s["min"], s["max"]) == (3.5, 1.0, 6.0)    # over all six timings
     assert s["others_cpu"] == 0.2 and pooled["peak_rss_mb"] == 300 and pooled["images"] == 16
     assert run.pool_rounds([result([1.0], 1, 0), {"error": "boom"}]) == {"error": "boom"}
+
+
+def _run_suite(tmp_path, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is here: the no-GPU message cannot be seen")
+def test_device_cuda_without_a_gpu_says_so(tmp_path):
+    proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--device", "cuda")
+    assert proc.returncode != 0
+    assert "no GPU here" in proc.stderr and "CuPy" in proc.stderr
+
+
+@pytest.mark.skipif(not gpu_available(), reason="no GPU here: CuPy is not installed or no CUDA device answers")
+def test_smoke_run_on_the_gpu(tmp_path):
+    report = tmp_path / "results.md"
+    proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--device", "cuda", "--markdown", str(report))
+    assert proc.returncode == 0, proc.stderr
+    text = report.read_text()
+    for case in cases.CASES:
+        assert f"| {case} |" in text
+    assert "failed" not in text and "peak GPU memory" in text and "GPU:" in text
 
 
 def test_unknown_case_is_a_clear_error():
