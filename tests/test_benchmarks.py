@@ -16,11 +16,14 @@ import run  # noqa: E402
 from minires import gpu_available  # noqa: E402
 
 
+def _run_suite(tmp_path, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
 def test_smoke_run_of_every_case_writes_a_report(tmp_path):
     report = tmp_path / "results.md"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--smoke", "--no-torch",
-                           "--markdown", str(report), "--json", str(tmp_path / "r.json")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--markdown", str(report), "--json", str(tmp_path / "r.json"))
     assert proc.returncode == 0, proc.stderr
     text = report.read_text()
     for case in cases.CASES:
@@ -57,11 +60,6 @@ def test_rounds_are_pooled_and_an_error_wins():
     assert (s["median"], s["min"], s["max"]) == (3.5, 1.0, 6.0)    # over all six timings
     assert s["others_cpu"] == 0.2 and pooled["peak_rss_mb"] == 300 and pooled["images"] == 16
     assert run.pool_rounds([result([1.0], 1, 0), {"error": "boom"}]) == {"error": "boom"}
-
-
-def _run_suite(tmp_path, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
 @pytest.mark.skipif(gpu_available(), reason="a GPU is here: the no-GPU message cannot be seen")
