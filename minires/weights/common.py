@@ -65,12 +65,12 @@ class OutputBudget:
     def __init__(self, file_size, expansion=EXPANSION, slack=SLACK_BYTES):
         self.limit = expansion * file_size + slack
         self.left = self.limit
-        self.file_size = file_size
+        self.file_size, self.expansion, self.slack = file_size, expansion, slack
 
     def charge(self, nbytes, what):
         if nbytes > self.left:
             raise WeightsError(f"{what} would bring the output past {self.limit} bytes "
-                               f"({EXPANSION}x the file's {self.file_size} bytes + {SLACK_BYTES >> 20} MiB); "
+                               f"({self.expansion}x the file's {self.file_size} bytes + {self.slack >> 20} MiB); "
                                "refusing a file that expands that much")
         self.left -= nbytes
 
