@@ -69,7 +69,12 @@ def read_npz(path):
     Files written by ``np.savez`` without metadata give ``{}`` as metadata. Every array is
     a native-endian, C-ordered copy of a numeric dtype (see :mod:`.npz` for the checks).
     """
-    arrays = read_npz_arrays(path)
+    try:
+        arrays = read_npz_arrays(path)
+    except WeightsError as e:
+        if str(e).startswith(f"{os.fspath(path)}: "):
+            raise
+        raise WeightsError(f"{os.fspath(path)}: {e}") from e
     metadata = {}
     if METADATA_KEY in arrays:
         raw = arrays.pop(METADATA_KEY)

@@ -26,6 +26,7 @@ unpickler's stack with one small "cell" per object holding its nesting depth:
 Only then is the pickle handed to the unpickler.
 """
 import pickletools
+import warnings
 
 from .common import WeightsError
 
@@ -34,30 +35,17 @@ _MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
 _MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
 _ADD_INTO = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
 
-
-class _Cell:
-    """One object of the simulated stack: only how deep it is."""
-    __slots__ = ("depth",)
-
-    def __init__(self, depth):
-        self.depth = depth
-
-
-def _pop_mark(stack, marks, op):
-    if not marks:
-        raise WeightsError(f"pickle opcode {op} without a MARK before it")
-    start = marks.pop()
-    items = stack[start:]
-    del stack[start:]
-    return items
-
-
-def _pop(stack, n, op):
-    if len(stack) < n:
-        raise WeightsError(f"pickle opcode {op} needs {n} values on the stack, there are {len(stack)}")
-    items = stack[len(stack) - n:]
-    del stack[len(stack) - n:]
-    return items
+# For each opcode: (takes a MARK, values popped below the MARK, values pushed, pushes a MARK,
+# handled by name: memo, DUP, STOP).
+# A "cell" is a one-element list [depth]: memo and stack share it, so an APPEND to a list
+# fetched from the memo deepens the list wherever it is referenced.
+_MARK = pickletools.markobject
+_SHAPE = {}
+for _op in pickletools.opcodes:
+    _takes = _MARK in _op.stack_before
+    _SHAPE[_op.name] = (_takes, _op.stack_before.index(_MARK) if _takes else len(_op.stack_before),
+                        sum(1 for x in _op.stack_after if x is not _MARK), _MARK in _op.stack_after,
+                        _op.name in _MEMO_PUTS | _MEMO_GETS | {"DUP", "STOP"})
 
 
 def scan_pickle(f, max_depth=MAX_DEPTH):
@@ -66,56 +54,77 @@ def scan_pickle(f, max_depth=MAX_DEPTH):
     ``f`` is a seekable binary file (an ``io.BytesIO``); its position is left after the
     pickle. Raises :class:`WeightsError` on anything the unpickler should not be shown.
     """
+    with warnings.catch_warnings():       # genops warns on odd escapes in STRING opcodes
+        warnings.simplefilter("ignore")
+        return _scan(f, max_depth)
+
+
+def _scan(f, max_depth):
     stack, marks, memo = [], [], {}
+    shape, add_into = _SHAPE, _ADD_INTO
     try:
         for ops, (opcode, arg, pos) in enumerate(pickletools.genops(f)):
             name = opcode.name
-            if name in _MEMO_PUTS:
-                index = len(memo) if name == "MEMOIZE" else arg
-                if not stack:
-                    raise WeightsError(f"pickle memo store ({name}) with an empty stack at byte {pos}")
-                if not 0 <= index <= ops:
-                    raise WeightsError(f"pickle memo index {index} at byte {pos}: a pickler numbers its "
-                                       f"memo 0, 1, 2 ..., and only {ops} opcodes came before it")
-                memo[index] = stack[-1]
+            takes_mark, n_below, n_push, push_mark, special = shape[name]
+            if special:
+                if name in _MEMO_PUTS:
+                    index = len(memo) if name == "MEMOIZE" else arg
+                    if not stack:
+                        raise WeightsError(f"pickle memo store ({name}) with an empty stack at byte {pos}")
+                    if not 0 <= index <= ops:
+                        raise WeightsError(f"pickle memo index {index} at byte {pos}: a pickler numbers its "
+                                           f"memo 0, 1, 2 ..., and only {ops} opcodes came before it")
+                    memo[index] = stack[-1]
+                elif name in _MEMO_GETS:
+                    if arg not in memo:
+                        raise WeightsError(f"pickle memo fetch of index {arg} at byte {pos}, never stored")
+                    stack.append(memo[arg])
+                elif name == "DUP":               # the same object twice: the same cell
+                    if not stack:
+                        raise WeightsError(f"pickle opcode DUP with an empty stack at byte {pos}")
+                    stack.append(stack[-1])
+                else:                             # STOP
+                    if len(stack) != 1 or marks:
+                        raise WeightsError(f"pickle ends (STOP at byte {pos}) with {len(stack)} values "
+                                           f"and {len(marks)} open MARKs on the stack; expected one value")
+                    return f.tell()
                 continue
-            if name in _MEMO_GETS:
-                if arg not in memo:
-                    raise WeightsError(f"pickle memo fetch of index {arg} at byte {pos}, never stored")
-                stack.append(memo[arg])
-                continue
-            if name == "DUP":
-                if not stack:
-                    raise WeightsError(f"pickle opcode DUP with an empty stack at byte {pos}")
-                stack.append(stack[-1])
-                continue
-            if name == "STOP":
-                if len(stack) != 1 or marks:
-                    raise WeightsError(f"pickle ends (STOP at byte {pos}) with {len(stack)} values "
-                                       f"and {len(marks)} open MARKs on the stack; expected one value")
-                return f.tell()
-            before = opcode.stack_before      # e.g. APPENDS: [list, markobject, stackslice]
-            items = []
-            if pickletools.markobject in before:
-                items = _pop_mark(stack, marks, name)              # everything above the MARK
-                before = before[:before.index(pickletools.markobject)]
-            consumed = _pop(stack, len(before), name) + items
-            if name in _ADD_INTO:             # the container stays; it gets deeper
-                container, added = consumed[0], consumed[1:]
-                if added:
-                    container.depth = max(container.depth, 1 + max(c.depth for c in added))
-                stack.append(container)
-                depth = container.depth
+            deepest = -1                      # the deepest value consumed (-1: none)
+            if takes_mark:                    # e.g. APPENDS: [list, MARK, items...]
+                if not marks:
+                    raise WeightsError(f"pickle opcode {name} without a MARK before it (byte {pos})")
+                start = marks.pop()
+                for cell in stack[start:]:
+                    if cell[0] > deepest:
+                        deepest = cell[0]
+                del stack[start:]
+            if len(stack) < n_below:
+                raise WeightsError(f"pickle opcode {name} needs {n_below} values on the stack at byte {pos}, "
+                                   f"there are {len(stack)}")
+            if name in add_into:              # the container stays on the stack; it gets deeper
+                first = len(stack) - n_below  # APPEND/SETITEM/BUILD: [container, items...]
+                for cell in stack[first + 1:]:
+                    if cell[0] > deepest:
+                        deepest = cell[0]
+                del stack[first + 1:]
+                container = stack[-1]
+                if deepest + 1 > container[0]:
+                    container[0] = deepest + 1
+                depth = container[0]
             else:
-                depth = 1 + max(c.depth for c in consumed) if consumed else 0
-                for produced in opcode.stack_after:
-                    if produced is pickletools.markobject:
-                        marks.append(len(stack))
-                        if len(marks) > max_depth:
-                            raise WeightsError(f"pickle opens more than {max_depth} nested MARKs "
-                                               f"(at byte {pos}); not a weights file")
-                    else:
-                        stack.append(_Cell(depth))
+                if n_below:
+                    for cell in stack[-n_below:]:
+                        if cell[0] > deepest:
+                            deepest = cell[0]
+                    del stack[-n_below:]
+                depth = deepest + 1 if n_push else 0      # an atom (nothing consumed) is 0 deep
+                for _ in range(n_push):
+                    stack.append([depth])
+                if push_mark:
+                    marks.append(len(stack))
+                    if len(marks) > max_depth:
+                        raise WeightsError(f"pickle opens more than {max_depth} nested MARKs "
+                                           f"(at byte {pos}); not a weights file")
             if depth > max_depth:
                 raise WeightsError(f"pickle nests objects more than {max_depth} levels deep (at byte "
                                    f"{pos}); a state_dict needs a handful. Refused before unpickling")
