@@ -163,8 +163,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     """``pickle.Unpickler`` that knows only torch's tensor records.
 
     ``legacy=True`` accepts the six-entry persistent ids of the pre-zip format.
-    ``max_bytes``: no storage may hold more bytes than this (the file's size: its bytes are
-    in the file). ``file`` must be seekable (the opcodes are scanned first, then unpickled).
+    ``max_bytes``: no storage may hold more bytes than this (what the file can hold: its size
+    for a legacy file, the read budget for a zip). ``file`` must be seekable (the opcodes are scanned first, then unpickled).
     After ``load()``, :meth:`root_storages` lists the storages whose bytes are needed.
     """
 
