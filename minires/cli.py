@@ -86,21 +86,19 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Test loss, accuracy and confusion matrix of a saved checkpoint."""
+    from .runcheck import check_training_checkpoint
     from .train import Run, evaluate, make_config
     from .viz import confusion_matrix, format_confusion, plot_confusion
-    from .weights import load_checkpoint
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
-    _, meta = load_checkpoint(args.checkpoint)
-    if "config" not in meta:
-        raise ValueError(f"{args.checkpoint} is not a minires training checkpoint (no saved configuration)")
-    saved = meta["config"]
+    checked = check_training_checkpoint(args.checkpoint, resume=False)   # every problem, before any work
+    saved = checked[0]
     cfg = make_config(**dict(saved, model=args.model or saved["model"], data=args.data or saved["data"],
                              device=args.device or saved["device"]))
     if args.model and args.model != saved["model"]:
         raise ValueError(f"{args.checkpoint} holds a {saved['model']}, not a {args.model}")
     run = Run(cfg, root=args.data_root, download=not args.no_download)
-    run.load(args.checkpoint)
+    run.load(args.checkpoint, checked)
     loss, acc, preds, labels = evaluate(run.model, run.test_loader)
     matrix = confusion_matrix(labels, preds, run.test_set.num_classes)
     print(f"{cfg['model']} on {cfg['data']} ({len(labels)} test images): loss {loss:.4f}, accuracy {acc:.2%}")

@@ -16,6 +16,11 @@ Reproducible and resumable. Epoch e shuffles (and augments) with its own generat
 the schedule, that generator's state and where in the epoch it stopped. So a run that is
 interrupted (Ctrl-C finishes the current batch, saves and exits) and resumed computes
 exactly what the uninterrupted run computes.
+
+Nothing is touched before everything is checked (:mod:`minires.runcheck`): the options,
+that the run folder can be written, and, when resuming, every value in the checkpoint and
+its configuration. A resumed run never downloads, and the temporary files of writes that
+were killed half-way are removed when the folder is used again.
 """
 import contextlib
 import csv
@@ -33,11 +38,9 @@ from .backend import check_device, to_numpy
 from .data import DataLoader, load_dataset
 from .models import get_model
 from .optim import SGD, make_schedule
-from .weights import atomic_write, load_checkpoint, save_checkpoint
-
-DEFAULTS = dict(model="resnet20", data="digits", epochs=30, batch_size=64, lr=0.1, momentum=0.9,
-                weight_decay=5e-4, schedule="cosine", warmup_epochs=0, device="cpu", dtype="float32", seed=0,
-                augment=None)
+from .runcheck import DEFAULTS, FORMAT, CheckpointError, check_training_checkpoint, check_writable, config_problems
+from .weights import atomic_write, save_checkpoint
+from .weights.common import remove_stale_temporaries
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
 
 
@@ -47,13 +50,9 @@ def make_config(**options):
     if unknown:
         raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
     cfg = dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None})
-    for key in ("epochs", "batch_size"):
-        if not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ValueError(f"{key.replace('_', ' ')} must be a positive integer, got {cfg[key]!r}")
-    if not (isinstance(cfg["lr"], (int, float)) and math.isfinite(cfg["lr"]) and cfg["lr"] > 0):
-        raise ValueError(f"the learning rate must be a positive number, got {cfg['lr']!r}")
-    if cfg["dtype"] not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg['dtype']!r}")
+    problems = config_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
     check_device(cfg["device"])
     return cfg
 
@@ -91,19 +90,32 @@ class Run:
         optim = self.optimizer.state_dict()
         arrays.update({f"optim/buffer{i}": b for i, b in enumerate(optim["buffers"])})
         meta = dict(config=self.cfg, position=position, history=history, best=best,
-                    optimizer=optim["hyper"], schedule=self.schedule.state_dict(), format="minires-train-1")
+                    optimizer=optim["hyper"], schedule=self.schedule.state_dict(), format=FORMAT)
         save_checkpoint(path, arrays, meta)
 
-    def load(self, path):
-        arrays, meta = load_checkpoint(path)
-        if meta.get("format") != "minires-train-1":
-            raise ValueError(f"{path} is not a minires training checkpoint")
-        if meta["config"]["model"] != self.cfg["model"]:
-            raise ValueError(f"{path} holds a {meta['config']['model']}, not a {self.cfg['model']}")
-        self.model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-        buffers = [arrays[f"optim/buffer{i}"] for i in range(len([k for k in arrays if k.startswith("optim/")]))]
-        self.optimizer.load_state_dict({"hyper": meta["optimizer"], "buffers": buffers})
-        self.schedule.load_state_dict(meta["schedule"])
+    def load(self, path, checked=None):
+        """Restore model, optimizer and schedule from a checkpoint; returns its metadata.
+
+        ``checked``: the ``(cfg, arrays, meta)`` of :func:`minires.runcheck.check_training_checkpoint`
+        if already read. Everything is validated before the model changes (an error leaves
+        this Run as it was built).
+        """
+        cfg, arrays, meta = checked or check_training_checkpoint(path, resume=False)
+        if cfg["model"] != self.cfg["model"]:
+            raise CheckpointError(f"{path} holds a {cfg['model']}, not a {self.cfg['model']}")
+        sd = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+        n_buffers = len([k for k in arrays if k.startswith("optim/")])
+        missing = [f"optim/buffer{i}" for i in range(n_buffers) if f"optim/buffer{i}" not in arrays]
+        if missing:
+            raise CheckpointError(f"{path}: momentum buffers are numbered 0..{n_buffers - 1}, missing {missing[:5]}")
+        buffers = [arrays[f"optim/buffer{i}"] for i in range(n_buffers)]
+        self.model.load_state_dict(sd)            # all or nothing
+        if "optimizer" in meta:
+            try:
+                self.optimizer.load_state_dict({"hyper": meta["optimizer"], "buffers": buffers})
+                self.schedule.load_state_dict(meta["schedule"])
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                raise CheckpointError(f"{path}: cannot restore the optimizer and schedule: {e}") from e
         return meta
 
 
@@ -161,23 +173,34 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
     ``resume=True`` the run saved there continues, with the configuration saved there.
     ``callback(step, loss)``, if given, is called after every training step.
     Returns the history: a list of per-epoch dicts with the ``COLUMNS``.
+    A resumed run checks its checkpoint and configuration first, never downloads, and
+    refuses a folder it cannot write before training (see :mod:`minires.runcheck`).
     """
+    checked = None
     if resume:
         if out is None:
             raise ValueError("resume needs the run folder (out=...) whose last.npz to continue")
         last = os.path.join(out, "last.npz")
         if not os.path.exists(last):
             raise FileNotFoundError(f"nothing to resume: {last} does not exist")
-        cfg = load_checkpoint(last)[1]["config"]
+        checked = check_training_checkpoint(last)           # every problem, before anything is built
+        cfg = checked[0]
+        check_device(cfg["device"])
     else:
         cfg = make_config(model=model, data=data, **options)
-    run = Run(cfg, root=root, download=download)
+    if out is not None:
+        check_writable(out)                                 # before a whole epoch is spent
+        remove_stale_temporaries(out)                       # litter of writes killed half-way
+    run = _build_run(cfg, root, download and not resume, resume)
     history, best, position = [], 0.0, {"epoch": 0, "batch": 0, "rng": None, "stats": None}
     if out is not None:
         os.makedirs(out, exist_ok=True)
         if resume:
-            meta = run.load(os.path.join(out, "last.npz"))
+            meta = run.load(last, checked)
             history, best, position = meta["history"], meta["best"], meta["position"]
+            if position["batch"] >= run.steps_per_epoch:
+                raise CheckpointError(f"{last}: position.batch {position['batch']} is past the end of an epoch "
+                                      f"({run.steps_per_epoch} batches)")
             print(f"resuming {out} at epoch {position['epoch'] + 1}, batch {position['batch']}")
         else:
             _write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=2) + "\n")
@@ -225,6 +248,18 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
             if ctrl_c["stop"]:
                 return history
     return history
+
+
+def _build_run(cfg, root, download, resume):
+    """The Run; a resumed run whose data set is missing says so instead of downloading it."""
+    try:
+        return Run(cfg, root=root, download=download)
+    except FileNotFoundError as e:
+        if not resume:
+            raise
+        raise FileNotFoundError(f"{e} -- a resumed run never downloads (its configuration comes from a "
+                                f"file); fetch the data first, e.g. python -c \"from minires.data import "
+                                f"load_dataset; load_dataset('{cfg['data']}')\"") from e
 
 
 def _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callback):

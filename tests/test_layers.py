@@ -86,7 +86,7 @@ def test_linear_bad_input():
     lin = nn.Linear(6, 4)
     with pytest.raises(ValueError, match="Linear.*rank 2.*got shape \\(2, 6, 1, 1\\)"):
         lin(np.zeros((2, 6, 1, 1), np.float32))
-    with pytest.raises(ValueError, match="expected 6 channels.*got 5"):
+    with pytest.raises(ValueError, match="expected 6 features.*got 5"):
         lin(np.zeros((2, 5), np.float32))
 
 

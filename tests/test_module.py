@@ -143,3 +143,82 @@ def test_manual_seed_makes_init_repeatable():
 def test_repr_shows_the_tree():
     text = repr(Tiny())
     assert "(conv1): Conv2d(2, 4, kernel_size=(3, 3)" in text and "(layer1): Sequential(" in text
+
+
+# ----------------------------------------------------------------- all-or-nothing loads, clear input errors
+
+@pytest.mark.parametrize("late_entry, error, match", [
+    (np.zeros((5, 4), np.float32), KeyError, r"fc.weight: model has \(3, 4\)"),        # wrong shape
+    (np.zeros((3, 4), np.complex64), TypeError, "complex64 cannot be loaded into float32"),
+    (np.array([["a"] * 4] * 3), TypeError, "<U1 cannot be loaded"),
+    ([[0.0] * 4] * 3, TypeError, "expected a NumPy or CuPy array, got list"),
+])
+def test_a_bad_entry_late_in_the_dict_loads_nothing(late_entry, error, match):
+    m = Tiny()
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    sd = {k: np.full_like(v, 7) for k, v in m.state_dict().items()}    # every entry would change
+    assert list(sd)[-2] == "fc.weight"                                  # the bad one comes late
+    sd["fc.weight"] = late_entry
+    with pytest.raises(error, match=match) as e:
+        m.load_state_dict(sd)
+    assert "nothing was loaded" in str(e.value)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_an_integer_buffer_refuses_floats_and_accepts_big_endian_ints():
+    m = Tiny()
+    sd = dict(m.state_dict())
+    sd["bn1.num_batches_tracked"] = np.array(2.5)
+    with pytest.raises(TypeError, match="float64 cannot be loaded into int64"):
+        m.load_state_dict(sd)
+    sd["bn1.num_batches_tracked"] = np.array(3, dtype=">i4")
+    sd["fc.bias"] = np.arange(3, dtype=">f8")
+    m.load_state_dict(sd)
+    assert int(m.bn1.num_batches_tracked) == 3 and m.fc.bias.data.dtype == np.float32
+    np.testing.assert_array_equal(m.fc.bias.data, [0, 1, 2])
+
+
+class FakeTorchTensor:
+    """Looks like a torch tensor to duck typing: shape, dtype (a torch.dtype, without .kind), ndim."""
+    __module__ = "torch"
+
+    def __init__(self, shape):
+        self.shape, self.ndim, self.dtype = shape, len(shape), object()
+
+
+def test_a_torch_tensor_or_a_list_given_to_a_model_is_a_clear_error():
+    m = Tiny()
+    with pytest.raises(TypeError, match=r"expected a NumPy or CuPy array as input, got torch.FakeTorchTensor; "
+                                        r"convert it with x.detach\(\).cpu\(\).numpy\(\)"):
+        m.conv1(FakeTorchTensor((2, 2, 4, 4)))
+    with pytest.raises(TypeError, match=r"got list; convert it with np.asarray"):
+        m.fc([[1.0] * 4])
+
+
+def test_an_empty_batch_is_a_clear_error_in_eval_and_train_mode():
+    m = Tiny()
+    for mode in (m.eval, m.train):
+        mode()
+        with pytest.raises(ValueError, match=r"Conv2d 'conv1'.*at least one sample.*\(0, 2, 4, 4\)"):
+            m.conv1(np.zeros((0, 2, 4, 4), np.float32))
+        with pytest.raises(ValueError, match=r"Linear 'fc'.*at least one sample"):
+            m.fc(np.zeros((0, 4), np.float32))
+
+
+def test_big_endian_input_message_suggests_valid_code():
+    m = Tiny()
+    x = np.zeros((1, 2, 4, 4), dtype=">f4")
+    with pytest.raises(TypeError, match="non-native byte order") as e:
+        m.conv1(x)
+    fix = str(e.value).split("convert it with ")[1]
+    assert fix == "x.astype(np.float32)"
+    assert m.conv1(eval(fix)).dtype == np.float32               # the suggestion is code that works
+    with pytest.raises(TypeError) as e:
+        m.conv1(np.zeros((1, 2, 4, 4), np.float64))
+    assert "x.astype(np.float32)" in str(e.value) and "model.to(dtype=np.float64)" in str(e.value)
+
+
+def test_linear_says_features():
+    with pytest.raises(ValueError, match="expected 4 features at axis 1"):
+        Tiny().fc(np.zeros((2, 5), np.float32))

@@ -235,7 +235,7 @@ def test_big_endian_and_bfloat16_records(tmp_path):
     (4, -1, (2,), (1,), 16, "bad tensor layout"),
     (4, 0, (2,), (-1,), 16, "bad tensor layout"),
     (4, 0, (2, 2), (1,), 16, "bad tensor layout"),
-    (1, 0, (1 << 30, 1 << 20), (0, 0), 4, "refusing to blow it up"),   # stride-0 expansion bomb
+    (1, 0, (1 << 30, 1 << 20), (0, 0), 4, "expands that much"),   # stride-0 expansion bomb
 ])
 def test_lying_tensor_records_raise(tmp_path, numel, offset, size, stride, record_bytes, match):
     pkl = dict_pickle({"w": tensor_op("0", numel, offset, size, stride)})

@@ -95,3 +95,54 @@ def test_atomic_write_cleans_up(tmp_path):
     with atomic_write(tmp_path / "x.bin") as f:
         f.write(b"whole")
     assert (tmp_path / "x.bin").read_bytes() == b"whole"
+
+
+def test_a_text_file_is_not_a_minires_checkpoint_and_no_pickle_advice(tmp_path):
+    (tmp_path / "notes.npz").write_text("epoch 3: loss 0.5\n")
+    with pytest.raises(WeightsError, match="not a minires checkpoint.*not a zip signature") as e:
+        load_checkpoint(tmp_path / "notes.npz")
+    assert "allow_pickle" not in str(e.value) and "looks like text" in str(e.value)
+
+
+def test_npz_bomb_and_odd_dtypes(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("w.npy", "w", force_zip64=True) as m:
+            np.lib.format.write_array(m, np.zeros(1 << 22, np.float64))       # 32 MiB of zeros, ~32 KB
+    with pytest.raises(WeightsError, match="expands that much"):
+        load_checkpoint(tmp_path / "bomb.npz")
+    np.savez(tmp_path / "u.npz", w=np.array(["a"]))
+    with pytest.raises(WeightsError, match="not a number type"):
+        load_checkpoint(tmp_path / "u.npz")
+    np.savez(tmp_path / "ok.npz", be=np.arange(3, dtype=">i2"), f=np.asfortranarray(np.ones((2, 3))))
+    got = load_checkpoint(tmp_path / "ok.npz")[0]
+    assert got["be"].dtype == np.int16 and got["be"].dtype.isnative and got["f"].flags.c_contiguous
+
+
+def test_killed_writes_leave_no_litter(tmp_path):
+    """kill -9 while writing leaves a temporary file; the next write of that file removes it."""
+    import signal
+    import subprocess
+    import sys
+    path = tmp_path / "last.npz"
+    code = ("import sys, time; from minires.weights import atomic_write\n"
+            "with atomic_write(sys.argv[1]) as f:\n"
+            "    f.write(b'x' * 100000); print('writing', flush=True); time.sleep(60)\n")
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        assert len([p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]) == 1     # its litter
+        save_checkpoint(path, arrays(), {"attempt": attempt})                             # the next write
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]                # ... cleans it up
+    assert load_checkpoint(path)[1] == {"attempt": 2}
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    import os
+    live = tmp_path / f".ck.npz.{os.getppid()}.abc123.tmp"       # our parent process is alive
+    live.write_bytes(b"in progress")
+    save_checkpoint(tmp_path / "ck.npz", arrays())
+    assert live.exists()

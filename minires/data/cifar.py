@@ -78,6 +78,21 @@ def _unpickle(path):
                         f"got {type(e).__name__}: {e}") from e
 
 
+def _integer_labels(path, raw):
+    """The labels as an int64 array; strings, floats (even 3.0), bools and nesting are refused."""
+    if isinstance(raw, np.ndarray):
+        labels = raw
+    elif isinstance(raw, (list, tuple)) and all(type(v) is int for v in raw):
+        labels = np.array(raw, dtype=np.int64) if raw else np.zeros(0, np.int64)
+    else:
+        bad = next((v for v in raw if type(v) is not int), raw) if isinstance(raw, (list, tuple)) else raw
+        raise DataError(f"{path}: expected b'labels' to be a list of integers 0..9, got "
+                        f"{type(raw).__name__} holding {type(bad).__name__} {bad!r:.40}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: expected integer labels 0..9, got an array of dtype {labels.dtype}")
+    return labels
+
+
 def read_batch(path):
     """Read one pickled CIFAR-10 batch: (images (n, 3, 32, 32) uint8, labels (n,) int64)."""
     batch = _unpickle(path)
@@ -85,11 +100,11 @@ def read_batch(path):
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise DataError(f"{path} is not a CIFAR-10 batch: expected a dict with keys b'data' and "
                         f"b'labels', got {keys}")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{path}: expected b'data' uint8 of shape (n, 3072), "
-                        f"got {data.dtype} of shape {data.shape}")
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        got = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path}: expected b'data' uint8 of shape (n, 3072), got {got}")
+    labels = _integer_labels(path, batch[b"labels"])
     if labels.shape != (data.shape[0],):
         raise DataError(f"{path}: expected {data.shape[0]} labels (one per image), got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 9):

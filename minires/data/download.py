@@ -12,6 +12,7 @@ worst kind of bug (it fails an hour later, far from its cause):
 3. **Safe extraction.** A tar archive may contain names like ``../../.bashrc`` or links
    pointing outside the target folder; :func:`extract_tar` refuses them.
 """
+import errno
 import hashlib
 import os
 import sys
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _tqdm = None
 
 CHUNK = 1 << 16  # read 64 KiB at a time
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # no space left, quota exceeded
 
 
 class DataError(RuntimeError):
@@ -199,8 +201,19 @@ def extract_tar(archive, dest):
                 tar.extractall(dest, members=members, filter="data")
             else:  # pragma: no cover - older Pythons
                 tar.extractall(dest, members=members)
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DataError(f"could not extract {archive}: expected a complete tar.gz archive, "
-                        f"got an error while reading it ({type(e).__name__}: {e}); "
-                        "the archive is probably corrupt or truncated") from e
+    except OSError as e:
+        if e.errno in _DISK_FULL:
+            raise DataError(f"could not extract {archive} into {dest}: the disk is full ({e.strerror}); "
+                            "free some space and try again") from e
+        if e.errno is not None:     # a write that failed: permissions, read-only file system ...
+            raise DataError(f"could not extract {archive} into {dest}: {e.strerror} ({e.filename or dest})") from e
+        raise _corrupt(archive, e) from e
+    except (tarfile.TarError, EOFError) as e:
+        raise _corrupt(archive, e) from e
     return dest
+
+
+def _corrupt(archive, e):
+    return DataError(f"could not extract {archive}: expected a complete tar.gz archive, "
+                     f"got an error while reading it ({type(e).__name__}: {e}); "
+                     "the archive is probably corrupt or truncated")

@@ -13,6 +13,7 @@ Fashion-MNIST (Xiao et al., 2017, Zalando) uses exactly the same files and names
 photos of clothes instead of digits.
 """
 import gzip
+import math
 import os
 import struct
 import tempfile
@@ -96,7 +97,10 @@ def read_idx(path, expected_magic):
     if len(raw) < header:
         raise DataError(f"{path} is truncated: expected a {header}-byte header, got {len(raw)} bytes")
     dims = struct.unpack(f">{ndim}i", raw[4:header])
-    expected = int(np.prod(dims))
+    if any(d < 0 for d in dims):
+        raise DataError(f"{path} is corrupt: its header gives the dimensions {tuple(dims)}; "
+                        "expected sizes >= 0")
+    expected = math.prod(dims)                      # Python ints: no overflow
     got = len(raw) - header
     if got != expected:
         problem = "truncated" if got < expected else "longer than its header says"

@@ -250,34 +250,60 @@ class Module:
             child._fill_state_dict(sd, f"{prefix}{name}.")
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy the arrays of ``state_dict`` into this module's parameters and buffers.
+        """Copy the arrays of ``state_dict`` into this module's parameters and buffers: all or nothing.
 
-        Values keep this module's dtype and device (a float64 NumPy file loads into a
-        float32 CuPy model). With ``strict`` every key must match; any missing, unexpected
-        or mis-shaped entry is reported, all of them in one error.
-        Returns ``(missing_keys, unexpected_keys)``.
+        Every entry is checked first: its key, that it is an array (NumPy or CuPy), its shape,
+        and that its dtype converts without changing its meaning (floats or integers into a
+        floating parameter, integers into an integer buffer such as num_batches_tracked;
+        never complex, strings, bools or objects). Then every value is converted to this
+        module's dtype and device; only when all of that has succeeded is anything assigned,
+        so a bad entry late in the dict never leaves a half-loaded model. With ``strict``
+        every key must match. All problems are reported in one error (KeyError for keys and
+        shapes, TypeError when only dtypes are wrong). Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"{self._describe()}: load_state_dict expects a dict name -> array, "
+                            f"got {type(state_dict).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = [f"{k}: model has {tuple(own[k].shape)}, state_dict has {tuple(np.shape(state_dict[k]))}"
-                      for k in own if k in state_dict and tuple(own[k].shape) != tuple(np.shape(state_dict[k]))]
+        mismatched, wrong_type = [], []
+        accepts = {"f": "fiu", "i": "iu", "u": "iu"}      # target kind -> source kinds that convert
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            value = state_dict[k]
+            if not (hasattr(value, "shape") and hasattr(value, "dtype") and isinstance(value, xp_of(value).ndarray)):
+                hint = " (convert with t.detach().cpu().numpy())" if type(value).__module__.startswith("torch") else ""
+                kind = f"{type(value).__module__}.{type(value).__name__}".replace("builtins.", "")
+                wrong_type.append(f"{k}: expected a NumPy or CuPy array, got {kind}{hint}")
+            elif tuple(value.shape) != tuple(target.shape):
+                mismatched.append(f"{k}: model has {tuple(target.shape)}, state_dict has {tuple(value.shape)}")
+            elif value.dtype.kind not in accepts.get(target.dtype.kind, target.dtype.kind):
+                wrong_type.append(f"{k}: dtype {value.dtype} cannot be loaded into {target.dtype}")
+
+        def listed(items, what):
+            more = f" ... ({len(items)} in all)" if len(items) > 10 else ""
+            return f"{what} ({len(items)}): " + "; ".join(items[:10]) + more
+
         problems = []
         if mismatched:
-            problems.append("shape mismatch for " + "; ".join(mismatched[:10])
-                            + (f" ... ({len(mismatched)} in all)" if len(mismatched) > 10 else ""))
+            problems.append(listed(mismatched, "shape mismatch"))
+        if wrong_type:
+            problems.append(listed(wrong_type, "wrong type"))
         if strict and missing:
-            problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}"
-                            + (" ..." if len(missing) > 10 else ""))
+            problems.append(listed(missing, "missing keys"))
         if strict and unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}"
-                            + (" ..." if len(unexpected) > 10 else ""))
+            problems.append(listed(unexpected, "unexpected keys"))
         if problems:
-            raise KeyError(f"{self._describe()}: load_state_dict failed: " + " | ".join(problems))
-        for key, target in own.items():
-            if key in state_dict:
-                xp = xp_of(target)
-                target[...] = xp.asarray(to_device(state_dict[key], device_of(target)), dtype=target.dtype)
+            error = TypeError if not (mismatched or (strict and (missing or unexpected))) else KeyError
+            raise error(f"{self._describe()}: load_state_dict failed, nothing was loaded: " + " | ".join(problems))
+        # Convert everything first (a failure here -- out of memory, say -- also loads nothing) ...
+        ready = {k: xp_of(t).asarray(to_device(state_dict[k], device_of(t)), dtype=t.dtype)
+                 for k, t in own.items() if k in state_dict}
+        # ... then assign: shapes and dtypes already match, so this cannot fail half-way.
+        for k, value in ready.items():
+            own[k][...] = value
         return missing, unexpected
 
     # ----- devices and dtypes -----
@@ -314,22 +340,34 @@ class Module:
     def check_input(self, x, ndim=None, channels=None, channel_axis=1, what="input"):
         """Raise a clear error if ``x`` is not what this layer expects.
 
-        Checks that ``x`` is an array, of rank ``ndim``, with ``channels`` entries along
-        ``channel_axis``, of a floating dtype equal to the parameters' dtype, and on the
-        same device as the parameters.
+        Checks that ``x`` is a NumPy or CuPy array (not a torch tensor or a list), of rank
+        ``ndim`` with at least one sample, with ``channels`` entries along ``channel_axis``
+        (features, for a rank-2 input), of a native-endian floating dtype equal to the
+        parameters' dtype, and on the same device as the parameters.
         """
-        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{self._describe()}: expected an array as {what}, got {type(x).__name__}")
+        if not (hasattr(x, "shape") and hasattr(x, "dtype") and isinstance(x, xp_of(x).ndarray)):
+            kind = f"{type(x).__module__}.{type(x).__name__}".replace("builtins.", "")
+            hint = ("x.detach().cpu().numpy()" if type(x).__module__.startswith("torch")
+                    else "np.asarray(x, dtype=np.float32)")
+            raise TypeError(f"{self._describe()}: expected a NumPy or CuPy array as {what}, got {kind}; "
+                            f"convert it with {hint}")
         if ndim is not None and x.ndim != ndim:
             layout = {4: "(N, C, H, W)", 2: "(N, features)"}.get(ndim, f"{ndim} dimensions")
             raise ValueError(f"{self._describe()}: expected {what} of rank {ndim} {layout}, "
                              f"got shape {tuple(x.shape)} (rank {x.ndim})")
+        if ndim is not None and x.shape[0] == 0:
+            raise ValueError(f"{self._describe()}: expected a batch of at least one sample as {what}, "
+                             f"got an empty batch (shape {tuple(x.shape)})")
         if channels is not None and x.shape[channel_axis] != channels:
-            raise ValueError(f"{self._describe()}: expected {channels} channels at axis {channel_axis} of {what}, "
+            unit = "features" if x.ndim == 2 else "channels"
+            raise ValueError(f"{self._describe()}: expected {channels} {unit} at axis {channel_axis} of {what}, "
                              f"got {x.shape[channel_axis]} (shape {tuple(x.shape)})")
         if x.dtype.kind != "f":
             raise TypeError(f"{self._describe()}: expected a floating-point {what}, got dtype {x.dtype} "
                             f"(convert with x.astype(np.float32))")
+        if not x.dtype.isnative:
+            raise TypeError(f"{self._describe()}: {what} has non-native byte order (dtype '{x.dtype.str}'); "
+                            f"convert it with x.astype(np.{x.dtype.name})")
         p = next((v.data for v in vars(self).values() if isinstance(v, Parameter)), None)  # its own, if any
         if p is not None:
             if xp_of(x) is not xp_of(p):
@@ -338,8 +376,8 @@ class Module:
                                   f"or the model with model.to('{device_of(x)}')")
             if x.dtype != p.dtype:
                 raise TypeError(f"{self._describe()}: {what} has dtype {x.dtype} but the parameters are {p.dtype}; "
-                                f"cast the input with x.astype(np.{p.dtype}) or the model with "
-                                f"model.to(dtype=np.{x.dtype})")
+                                f"cast the input with x.astype(np.{p.dtype.name}) or the model with "
+                                f"model.to(dtype=np.{x.dtype.name})")
 
     def extra_repr(self):
         return ""

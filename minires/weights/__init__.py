@@ -19,6 +19,13 @@ an allow-list (see :mod:`.unpickler`) so a malicious file raises :class:`Weights
 instead of running code. Every structural lie a file can tell (truncation, a storage
 shorter than its tensor, safetensors offsets that overlap or point outside the data)
 is a :class:`WeightsError` too, never a wrong array.
+
+And every read is bounded, so a crafted file cannot crash, hang or exhaust the machine
+either: the pickle's opcodes are scanned before unpickling (:mod:`.pickle_scan`), every
+size is an int in [0, 2**63) checked before any arithmetic (:mod:`.common`), the bytes a
+file may produce are a stated multiple of its size, safetensors files are read by their
+own library, and npz members are checked before they are decompressed (:mod:`.npz`).
+``tools/make_hostile_corpus.py`` writes the files the tests attack the readers with.
 """
 import os
 import zipfile
@@ -87,6 +94,8 @@ def _guarded(path, fn, *args):
     try:
         return fn(*args)
     except WeightsError as e:
+        if str(e).startswith(f"{os.fspath(path)}: "):      # already names the file
+            raise
         raise WeightsError(f"{os.fspath(path)}: {e}") from e
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise

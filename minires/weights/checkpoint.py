@@ -4,7 +4,9 @@ An ``.npz`` is a zip archive of ``.npy`` files, one per array. We add one more e
 ``__metadata__``, holding the UTF-8 bytes of a JSON document as a uint8 array, so that the
 file can be read back with ``np.load(path, allow_pickle=False)``: plain arrays only, no
 pickle, nothing executable. The file is written atomically: a crash while saving leaves
-the previous checkpoint as it was.
+the previous checkpoint as it was. It is read back with the bounded reader of
+:mod:`.npz` (sizes and dtypes checked before decompressing), and the metadata may nest
+at most 64 levels.
 """
 import json
 import os
@@ -13,8 +15,10 @@ import zipfile
 import numpy as np
 
 from .common import WeightsError, as_numpy_state_dict, atomic_write
+from .npz import read_npz_arrays
 
 METADATA_KEY = "__metadata__"
+MAX_METADATA_DEPTH = 64
 
 
 def save_checkpoint(path, arrays, metadata=None):
@@ -46,30 +50,47 @@ def save_checkpoint(path, arrays, metadata=None):
                 np.lib.format.write_array(member, a, allow_pickle=False)
 
 
+def _check_depth(obj, limit=MAX_METADATA_DEPTH):
+    """JSON nested more than ``limit`` levels is refused (walked without recursion)."""
+    todo = [(obj, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > limit:
+            raise WeightsError(f"checkpoint metadata nests more than {limit} levels; refused")
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
+
+
 def read_npz(path):
     """Read an ``.npz`` without pickle -> (ordered dict name -> array, metadata dict).
 
-    Files written by ``np.savez`` without metadata give ``{}`` as metadata.
+    Files written by ``np.savez`` without metadata give ``{}`` as metadata. Every array is
+    a native-endian, C-ordered copy of a numeric dtype (see :mod:`.npz` for the checks).
     """
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, KeyError) as e:
-        if isinstance(e, FileNotFoundError):
+        arrays = read_npz_arrays(path)
+    except WeightsError as e:
+        if str(e).startswith(f"{os.fspath(path)}: "):
             raise
-        raise WeightsError(f"{os.fspath(path)}: not a readable .npz ({type(e).__name__}: {e})") from e
-    except Exception as e:      # zipfile.BadZipFile, zlib.error ... from a corrupt archive
-        raise WeightsError(f"{os.fspath(path)}: corrupt .npz ({type(e).__name__}: {e})") from e
+        raise WeightsError(f"{os.fspath(path)}: {e}") from e
     metadata = {}
     if METADATA_KEY in arrays:
         raw = arrays.pop(METADATA_KEY)
         if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise WeightsError(f"{METADATA_KEY} must be a 1-D uint8 array of JSON bytes, "
+            raise WeightsError(f"{os.fspath(path)}: {METADATA_KEY} must be a 1-D uint8 array of JSON bytes, "
                                f"got {raw.dtype} of shape {raw.shape}")
         try:
             metadata = json.loads(raw.tobytes().decode("utf-8"))
+        except RecursionError:
+            raise WeightsError(f"{os.fspath(path)}: checkpoint metadata nests too deeply; refused") from None
         except (UnicodeDecodeError, ValueError) as e:
-            raise WeightsError(f"checkpoint metadata is not valid JSON ({e})") from e
+            raise WeightsError(f"{os.fspath(path)}: checkpoint metadata is not valid JSON ({e})") from e
+        if not isinstance(metadata, dict):
+            raise WeightsError(f"{os.fspath(path)}: checkpoint metadata must be a JSON object, "
+                               f"got {type(metadata).__name__}")
+        _check_depth(metadata)
     return arrays, metadata
 
 

@@ -1,6 +1,8 @@
-"""What every weights format shares: the error type, atomic writes, bfloat16 widening."""
+"""What every weights format shares: the error type, the bounds every reader checks, atomic
+writes that leave no litter, bfloat16 widening."""
 import contextlib
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -13,6 +15,102 @@ class WeightsError(ValueError):
     something we refuse to do (like calling a function that is not on the allow-list)."""
 
 
+# ------------------------------------------------------------------ bounds for files from strangers
+# A file may claim anything; these are checked before any arithmetic or allocation that
+# trusts a claim. Python ints are unbounded, so a 4,000-digit "size" must be refused before
+# math.prod (quadratic in the digits) ever sees it.
+MAX_INT = 2 ** 63            # sizes, strides, offsets: ints in [0, MAX_INT), as torch's int64
+MAX_RANK = 64                # torch and NumPy allow at most 64 dimensions
+EXPANSION = 4                # a reader may produce at most EXPANSION x the file's bytes ...
+SLACK_BYTES = 16 << 20       # ... plus 16 MiB (room for the zero-stride "expand" tensors torch writes)
+
+
+def check_index(value, what):
+    """``value`` must be an int (not bool) in [0, 2**63); returns it."""
+    if type(value) is not int or not 0 <= value < MAX_INT:
+        if type(value) is int and abs(value) > 10 ** 30:
+            shown = f"an int of {value.bit_length()} bits"      # never print (or str()) a huge int
+        else:
+            shown = f"{value!r:.60}"
+        raise WeightsError(f"{what} must be an int in [0, 2**63), got {shown}")
+    return value
+
+
+def check_shape(shape, itemsize, what):
+    """A tensor shape from a file: a list/tuple of at most 64 ints in [0, 2**63) whose byte
+    count (even for an empty tensor: NumPy multiplies the non-zero dimensions) fits in int64.
+    Returns ``(shape tuple, number of elements)``."""
+    if not isinstance(shape, (tuple, list)):
+        raise WeightsError(f"{what}: the shape must be a list of ints, got {type(shape).__name__}")
+    if len(shape) > MAX_RANK:
+        raise WeightsError(f"{what}: {len(shape)} dimensions; at most {MAX_RANK} are allowed")
+    shape = tuple(check_index(n, f"{what}: every dimension") for n in shape)
+    room = MAX_INT // max(itemsize, 1)
+    nonzero = 1
+    for n in shape:                  # stop as soon as the product leaves int64: no huge ints
+        nonzero *= max(n, 1)
+        if nonzero >= room:
+            raise WeightsError(f"{what}: shape {list(shape)} of {itemsize}-byte elements exceeds 2**63 "
+                               "bytes (NumPy cannot represent it, even with a zero dimension)")
+    return shape, (0 if 0 in shape else nonzero)
+
+
+class OutputBudget:
+    """How many bytes a reader may still produce: ``EXPANSION * file_size + SLACK_BYTES``.
+
+    A 1 KB file can describe a terabyte (40 tensors expanded with stride 0 over one
+    16-byte storage, a deflate bomb); the reader charges each array before allocating it.
+    """
+
+    def __init__(self, file_size, expansion=EXPANSION, slack=SLACK_BYTES):
+        self.limit = expansion * file_size + slack
+        self.left = self.limit
+        self.file_size, self.expansion, self.slack = file_size, expansion, slack
+
+    def charge(self, nbytes, what):
+        if nbytes > self.left:
+            raise WeightsError(f"{what} would bring the output past {self.limit} bytes "
+                               f"({self.expansion}x the file's {self.file_size} bytes + {self.slack >> 20} MiB); "
+                               "refusing a file that expands that much")
+        self.left -= nbytes
+
+
+# ------------------------------------------------------------------ atomic writes, no litter
+# A temporary file is named ".<target>.<pid>.<random>.tmp". A process killed mid-write
+# (kill -9, power loss) leaves one behind; the next write of the same target removes those
+# whose process is gone, so they never pile up.
+_TEMP = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True                  # exists (another user's), or unknowable: keep the file
+    return True
+
+
+def remove_stale_temporaries(folder, target=None):
+    """Remove the temporary files of interrupted atomic writes in ``folder`` (only those of
+    ``target``'s base name if given) whose writing process no longer runs. Returns their names."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP.match(name)
+        if m and (target is None or m["target"] == target) and not _pid_alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Open a temporary file next to ``path`` for binary writing; on success move it onto ``path``.
@@ -20,14 +118,16 @@ def atomic_write(path):
     ``os.replace`` is atomic on POSIX and Windows when both names are on the same file
     system, which is why the temporary file lives in the target's own folder. Whatever
     goes wrong while writing, the old ``path`` (if any) is left untouched and the
-    temporary file is removed.
+    temporary file is removed; one left by a killed process is removed by the next write.
 
         with atomic_write("model.npz") as f:
             f.write(...)
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    base = os.path.basename(path)
+    remove_stale_temporaries(folder, base)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     try:

@@ -30,15 +30,22 @@ A tensor is stored as (storage, storage_offset, size, stride): element ``[i, j]`
 ``storage[offset + i * stride[0] + j * stride[1]]``. A transposed tensor just has swapped
 strides, and a slice keeps the whole storage with an offset, so both are read through
 ``as_strided`` on the storage -- after checking that every index stays inside it.
+
+Bounds, because the file is a stranger's: the pickle's opcodes are scanned before it is
+unpickled (:mod:`.pickle_scan`: nesting depth, memo indices, lengths); every size, stride
+and offset is an int in [0, 2**63), at most 64 dimensions; archive members are read within
+a budget of 2x the file's size + 16 MiB (overlapping or deflated members cannot multiply
+it), and the arrays produced within 4x the file's size + 16 MiB, so 40 zero-stride tensors
+over one 16-byte storage are refused instead of returning 675 MB.
 """
 import collections
 import io
-import math
+import os
 import zipfile
 
 import numpy as np
 
-from .common import WeightsError, bfloat16_to_float32
+from .common import WeightsError, OutputBudget, bfloat16_to_float32, check_index, check_shape
 from .unpickler import RestrictedUnpickler, Storage, TensorRef
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # the first pickle of a legacy torch.save file
@@ -64,28 +71,35 @@ def _zip_prefix(names):
     return prefix
 
 
-def _read_member(zf, name, size_limit):
+def _read_member(zf, name, size_limit, budget):
     """One archive member's bytes, refusing a compression bomb (torch stores, never compresses)."""
     info = zf.getinfo(name)
     if info.file_size > size_limit:
         raise WeightsError(f"{name} claims {info.file_size} bytes, more than the {size_limit} expected")
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise WeightsError(f"{name} is stored uncompressed but claims {info.file_size} bytes "
+                           f"in {info.compress_size}; corrupt archive")
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > 200 * info.compress_size + (1 << 20):
         raise WeightsError(f"{name} inflates {info.compress_size} bytes to {info.file_size}: "
                            "refusing a compression bomb")
+    budget.charge(info.file_size, f"reading {name} ({info.file_size} bytes)")
     return zf.read(name)
 
 
 def read_torch_zip(path):
     """Unpickle a zip-format torch.save file; tensors come back as NumPy arrays."""
+    file_size = os.path.getsize(path)
+    reads = OutputBudget(file_size, expansion=2)
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         prefix = _zip_prefix(names)
         byteorder = "little"
         if prefix + "byteorder" in names:
-            byteorder = _read_member(zf, prefix + "byteorder", 16).decode("ascii", "replace").strip()
+            byteorder = _read_member(zf, prefix + "byteorder", 16, reads).decode("ascii", "replace").strip()
             if byteorder not in ("little", "big"):
                 raise WeightsError(f"{prefix}byteorder says {byteorder!r}; expected 'little' or 'big'")
-        unpickler = RestrictedUnpickler(io.BytesIO(_read_member(zf, prefix + "data.pkl", MAX_PICKLE_BYTES)))
+        pkl = _read_member(zf, prefix + "data.pkl", MAX_PICKLE_BYTES, reads)
+        unpickler = RestrictedUnpickler(io.BytesIO(pkl), max_bytes=reads.limit)
         obj = unpickler.load()
         for storage in unpickler.root_storages():
             name = f"{prefix}data/{storage.key}"
@@ -96,8 +110,8 @@ def read_torch_zip(path):
                 raise WeightsError(f"{name} holds {got} bytes but the pickle says the storage has "
                                    f"{storage.numel} elements of {storage.itemsize} bytes "
                                    f"= {storage.nbytes} bytes")
-            storage.fill(_read_member(zf, name, storage.nbytes), byteorder)
-    return _resolve(obj)
+            storage.fill(_read_member(zf, name, storage.nbytes, reads), byteorder)
+    return _resolve(obj, budget=OutputBudget(file_size))
 
 
 # --------------------------------------------------------------------------- legacy layout
@@ -112,17 +126,17 @@ def _read_exact(f, n, what):
 def read_torch_legacy(data):
     """Unpickle a legacy (pre-zip) torch.save file given as bytes."""
     f = io.BytesIO(data)
-    magic = RestrictedUnpickler(f).load()
+    magic = RestrictedUnpickler(f, max_bytes=len(data)).load()
     if magic != LEGACY_MAGIC:
         raise WeightsError("a pickle, but not a torch.save file (its first value is not torch's "
                            "magic number); plain pickles are not loaded")
-    version = RestrictedUnpickler(f).load()
+    version = RestrictedUnpickler(f, max_bytes=len(data)).load()
     if version != LEGACY_PROTOCOL:
         raise WeightsError(f"legacy torch file with protocol version {version!r}; expected {LEGACY_PROTOCOL}")
-    RestrictedUnpickler(f).load()                      # system info: sizes of C types, unused
-    unpickler = RestrictedUnpickler(f, legacy=True)
+    RestrictedUnpickler(f, max_bytes=len(data)).load()      # system info: sizes of C types, unused
+    unpickler = RestrictedUnpickler(f, legacy=True, max_bytes=len(data))
     obj = unpickler.load()
-    keys = RestrictedUnpickler(f).load()
+    keys = RestrictedUnpickler(f, max_bytes=len(data)).load()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
         raise WeightsError(f"legacy torch file: expected a list of distinct storage keys, got {keys!r:.200}")
     storages = {s.key: s for s in unpickler.root_storages()}
@@ -136,45 +150,44 @@ def read_torch_legacy(data):
             raise WeightsError(f"storage {key}: the pickle says {storage.numel} elements, "
                                f"the data says {numel}")
         storage.fill(_read_exact(f, storage.nbytes, f"storage {key}"), "little")
-    return _resolve(obj)
+    return _resolve(obj, budget=OutputBudget(len(data)))
 
 
 # --------------------------------------------------------------------------- tensors
 
-def _int_tuple(value, what):
-    if not isinstance(value, (tuple, list)) or not all(type(v) is int for v in value):
-        raise WeightsError(f"tensor {what} must be a tuple of ints, got {value!r:.200}")
-    return tuple(value)
-
-
-def materialise(ref):
+def materialise(ref, budget=None):
     """The NumPy array a (storage, offset, size, stride) tensor record stands for.
 
-    Checks every index the strides can reach against the storage length before reading,
-    then copies, so the result is a C-contiguous, writeable, native-endian array that
+    Checks every number first (ints in [0, 2**63), at most 64 dimensions), then that every
+    index the strides can reach lies inside the storage, charges the bytes to ``budget``,
+    and only then copies: the result is a C-contiguous, writeable, native-endian array that
     shares no memory with the file's bytes or with any other tensor.
     """
     storage = ref.storage
     if not isinstance(storage, Storage):
         raise WeightsError(f"a tensor's storage must come from the file, got {type(storage).__name__}")
-    size, stride = _int_tuple(ref.size, "size"), _int_tuple(ref.stride, "stride")
-    offset = ref.offset
-    if type(offset) is not int or offset < 0 or len(size) != len(stride) \
-            or any(n < 0 for n in size) or any(s < 0 for s in stride):
-        raise WeightsError(f"bad tensor layout: offset={offset!r} size={size} stride={stride}")
-    out_dtype = np.float32 if storage.bfloat16 else storage.dtype.newbyteorder("=")
-    count = math.prod(size)                          # 1 for a 0-d tensor
+    if not isinstance(ref.size, (tuple, list)) or not isinstance(ref.stride, (tuple, list)) \
+            or len(ref.size) != len(ref.stride):
+        raise WeightsError(f"bad tensor layout: size and stride must be tuples of ints of the same "
+                           f"length, got {ref.size!r:.100} and {ref.stride!r:.100}")
+    try:
+        offset = check_index(ref.offset, "a tensor's storage offset")
+        size, count = check_shape(ref.size, storage.itemsize, "a tensor's size")
+        stride = tuple(check_index(s, "every stride of a tensor") for s in ref.stride)
+    except WeightsError as e:
+        raise WeightsError(f"bad tensor layout: {e}") from None
+    out_dtype = np.dtype(np.float32) if storage.bfloat16 else storage.dtype.newbyteorder("=")
+    if budget is not None:
+        budget.charge(count * out_dtype.itemsize, f"a tensor of size {list(size)}")
     if count == 0:
         return np.zeros(size, dtype=out_dtype)
     # The furthest element: offset + sum((n - 1) * stride) must lie inside the storage.
+    # (Every term is below 2**126 and there are at most 64: plain int arithmetic, fast.)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     flat = storage.array()
     if last >= flat.size:
         raise WeightsError(f"tensor of size {size}, stride {stride}, offset {offset} reaches element "
                            f"{last} of a storage with only {flat.size} elements (storage shorter than claimed)")
-    if count > 16 * flat.size + (1 << 20):            # only zero strides can do this (expand)
-        raise WeightsError(f"tensor of size {size} claims {count} elements from a storage of "
-                           f"{flat.size}; refusing to blow it up")
     view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
                                            strides=[s * flat.itemsize for s in stride], writeable=False)
     arr = np.array(view, order="C")                  # the copy: no view into the file's bytes
@@ -183,11 +196,12 @@ def materialise(ref):
     return arr.astype(out_dtype, copy=False)
 
 
-def _resolve(obj, depth=0, memo=None):
+def _resolve(obj, depth=0, memo=None, budget=None):
     """Replace every tensor record in the unpickled structure by its NumPy array.
 
     ``memo`` maps id(object) -> result, so an object the pickle shares many times is
     converted once (a pickle can share a list with itself 2**64 times in 64 levels).
+    ``budget`` (an :class:`.common.OutputBudget`) bounds the bytes of all arrays made.
     """
     memo = {} if memo is None else memo
     if depth > MAX_DEPTH:
@@ -196,11 +210,11 @@ def _resolve(obj, depth=0, memo=None):
         return obj
     if id(obj) not in memo:
         if isinstance(obj, TensorRef):
-            out = materialise(obj)
+            out = materialise(obj, budget)
         elif isinstance(obj, dict):
-            out = collections.OrderedDict((k, _resolve(v, depth + 1, memo)) for k, v in obj.items())
+            out = collections.OrderedDict((k, _resolve(v, depth + 1, memo, budget)) for k, v in obj.items())
         else:
-            out = type(obj)(_resolve(v, depth + 1, memo) for v in obj)
+            out = type(obj)(_resolve(v, depth + 1, memo, budget) for v in obj)
         memo[id(obj)] = (obj, out)     # keep obj alive so its id is not reused
     return memo[id(obj)][1]
 

@@ -1,4 +1,4 @@
-"""The safetensors format, read and written by hand (no ``safetensors`` package).
+"""The safetensors format: read with the ``safetensors`` library, written by hand.
 
 Layout of a ``.safetensors`` file::
 
@@ -11,22 +11,28 @@ Layout of a ``.safetensors`` file::
     the rest     the data region: every tensor's bytes, C order, little-endian, at
                  [begin, end) counted from the start of the data region
 
-Unlike a pickle it contains no code, but the header can still lie. We check what the
-reference implementation checks: the header length is sane and inside the file; the
-tensors, sorted by offset, tile the data region exactly -- each one starts where the
-previous ended (no overlap, no gap), holds prod(shape) * itemsize bytes, and the last
-one ends at the end of the file. Anything else is a :class:`WeightsError`.
+It holds no code, but the header can lie: lengths past the end, offsets that overlap or
+leave gaps, shapes whose product overflows, numbers with 4,000 digits. Reading is
+therefore left to the format's own library (``safetensors``, Hugging Face's Rust reader,
+fuzzed upstream), through its NumPy API: ``safe_open(path, framework="numpy")`` checks
+the header length, the JSON, every shape against its byte span, and that the tensors tile
+the data region exactly, before a tensor is read. minires then checks what it returns:
+each name once, a dtype minires supports, at most 64 dimensions of at most 2**63 each
+(NumPy's own limit, which an empty tensor with one huge dimension would break). BF16,
+which NumPy lacks, is read as raw 16-bit patterns from the offsets the library has
+validated and widened exactly to float32.
+
+The writer stays a few lines of hand-written code (below): it is the spec, and the tests
+read its files back through the library.
 """
 import collections
 import json
-import math
 import os
 
 import numpy as np
 
-from .common import WeightsError, as_numpy_state_dict, atomic_write, bfloat16_to_float32
+from .common import WeightsError, as_numpy_state_dict, atomic_write, bfloat16_to_float32, check_shape
 
-MAX_HEADER_BYTES = 100_000_000        # the reference implementation's limit
 METADATA_KEY = "__metadata__"
 
 # safetensors dtype code -> NumPy dtype. BF16 is read as raw uint16 and widened to float32.
@@ -39,6 +45,15 @@ DTYPES = {
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in DTYPES.items() if k != "BF16"}
 
 
+def _library():
+    try:
+        from safetensors import SafetensorError, safe_open
+    except ImportError as e:     # a core dependency; only a broken install lacks it
+        raise ImportError("reading .safetensors files needs the safetensors package: "
+                          "pip install safetensors") from e
+    return SafetensorError, safe_open
+
+
 def _unique_keys(pairs):
     out = collections.OrderedDict()
     for key, value in pairs:
@@ -48,82 +63,67 @@ def _unique_keys(pairs):
     return out
 
 
-def _parse_header(raw):
+def _header(f):
+    """The JSON header as a dict (the library has validated it; this adds the duplicate check)."""
+    n = int.from_bytes(f.read(8), "little")
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_unique_keys), 8 + n
     except WeightsError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise WeightsError(f"safetensors header is not valid UTF-8 JSON ({e})") from e
-    if not isinstance(header, dict):
-        raise WeightsError(f"safetensors header must be a JSON object, got {type(header).__name__}")
-    metadata = header.pop(METADATA_KEY, {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise WeightsError(f"safetensors {METADATA_KEY} must map strings to strings, got {metadata!r:.200}")
-    entries = []
-    for name, info in header.items():
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise WeightsError(f"safetensors entry {name!r} must have exactly dtype, shape, data_offsets; "
-                               f"got {info!r:.200}")
-        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in DTYPES:
-            raise WeightsError(f"safetensors entry {name!r}: unsupported dtype {code!r} "
-                               f"(supported: {', '.join(DTYPES)})")
-        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
-            raise WeightsError(f"safetensors entry {name!r}: shape must be a list of ints >= 0, got {shape!r:.200}")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(type(o) is int and o >= 0 for o in offsets)):
-            raise WeightsError(f"safetensors entry {name!r}: data_offsets must be [begin, end], "
-                               f"got {offsets!r:.200}")
-        entries.append((name, code, tuple(shape), offsets[0], offsets[1]))
-    return entries, dict(metadata)
-
-
-def _check_layout(entries, data_len):
-    """The tensors, in offset order, must tile [0, data_len) exactly."""
-    expected = 0
-    for name, code, shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
-        if begin != expected or end < begin:
-            what = "overlaps the previous tensor" if begin < expected else "leaves a gap before it"
-            raise WeightsError(f"safetensors entry {name!r}: data_offsets [{begin}, {end}] {what} "
-                               f"(expected it to start at byte {expected})")
-        nbytes = math.prod(shape) * np.dtype(DTYPES[code]).itemsize
-        if end - begin != nbytes:
-            raise WeightsError(f"safetensors entry {name!r}: {code} of shape {list(shape)} needs {nbytes} "
-                               f"bytes but data_offsets [{begin}, {end}] give {end - begin}")
-        expected = end
-    if expected != data_len:
-        raise WeightsError(f"safetensors data region has {data_len} bytes but the tensors cover {expected}"
-                           f"{' (file truncated?)' if expected > data_len else ''}")
 
 
 def read_safetensors(path):
     """Read a ``.safetensors`` file -> (ordered dict name -> array, metadata dict of str).
 
-    Arrays are native-endian copies; BF16 tensors are widened (exactly) to float32.
+    Tensors come in the order of their data in the file (the order the writer used).
+    Arrays are native-endian, C-contiguous, writeable copies; BF16 is widened exactly to
+    float32. Anything the library or minires refuses is a :class:`WeightsError`.
     """
-    with open(path, "rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        if len(head) < 8:
-            raise WeightsError(f"safetensors file of {file_size} bytes: too short for the 8-byte header length")
-        n = int.from_bytes(head, "little")
-        if n > MAX_HEADER_BYTES:
-            raise WeightsError(f"safetensors header claims {n} bytes; refusing more than {MAX_HEADER_BYTES}")
-        if 8 + n > file_size:
-            raise WeightsError(f"safetensors header claims {n} bytes but only {file_size - 8} follow "
-                               "the length (truncated or corrupt file)")
-        entries, metadata = _parse_header(f.read(n))
-        data_len = file_size - 8 - n
-        _check_layout(entries, data_len)
-        data = f.read(data_len)
-    if len(data) != data_len:
-        raise WeightsError("safetensors file changed while being read")
-    arrays = collections.OrderedDict()
-    for name, code, shape, begin, end in entries:
-        a = np.frombuffer(data, dtype=DTYPES[code], count=math.prod(shape), offset=begin).reshape(shape)
-        arrays[name] = bfloat16_to_float32(a) if code == "BF16" else a.astype(a.dtype.newbyteorder("="))
-    return arrays, metadata
+    SafetensorError, safe_open = _library()
+    try:
+        with safe_open(os.fspath(path), framework="numpy") as st:
+            metadata = st.metadata() or {}
+            with open(path, "rb") as f:
+                header, data_start = _header(f)
+                names = sorted(st.keys(), key=lambda k: tuple(header.get(k, {}).get("data_offsets", ())))
+                arrays = collections.OrderedDict()
+                for name in names:
+                    arrays[name] = _read_tensor(st, f, name, header.get(name), data_start)
+    except SafetensorError as e:
+        raise WeightsError(f"not a valid safetensors file: the safetensors library says: {e}") from e
+    return arrays, dict(metadata)
+
+
+def _read_tensor(st, f, name, entry, data_start):
+    """One tensor, after minires's own checks on the name, dtype and shape the library reports."""
+    view = st.get_slice(name)
+    code, shape = view.get_dtype(), view.get_shape()
+    if code not in DTYPES:
+        raise WeightsError(f"safetensors entry {name!r}: unsupported dtype {code!r} "
+                           f"(supported: {', '.join(DTYPES)})")
+    dtype = np.dtype(DTYPES[code])
+    shape, count = check_shape(shape, dtype.itemsize, f"safetensors entry {name!r}")
+    if not isinstance(entry, dict) or tuple(entry.get("shape", ())) != shape:
+        raise WeightsError(f"safetensors entry {name!r}: the header and the library disagree on its shape")
+    if code == "BF16":                  # NumPy has no bfloat16: raw bits at the validated offsets
+        begin, end = entry["data_offsets"]
+        if end - begin != 2 * count:
+            raise WeightsError(f"safetensors entry {name!r}: BF16 of shape {list(shape)} needs "
+                               f"{2 * count} bytes, data_offsets give {end - begin}")
+        f.seek(data_start + begin)
+        raw = f.read(end - begin)
+        if len(raw) != end - begin:
+            raise WeightsError("safetensors file changed while being read")
+        return bfloat16_to_float32(np.frombuffer(raw, "<u2").reshape(shape))
+    if count == 0:
+        return np.zeros(shape, dtype.newbyteorder("="))
+    a = st.get_tensor(name)
+    if a.shape != shape or a.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+        raise WeightsError(f"safetensors entry {name!r}: the library returned {a.dtype} {a.shape}, "
+                           f"expected {dtype} {shape}")
+    return np.array(a, dtype=dtype.newbyteorder("="), order="C", copy=True)
 
 
 def write_safetensors(path, arrays, metadata=None):

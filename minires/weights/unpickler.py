@@ -13,6 +13,10 @@ The pickle format has exactly two doors to the outside world, and we guard both:
 
 The stand-ins are instances of tiny classes with ``__slots__`` and a ``__setstate__`` that
 refuses, so a crafted BUILD opcode cannot modify them either.
+
+What the allow-list cannot bound -- nesting depth, memo indices, lengths that run past the
+data -- is checked by :func:`.pickle_scan.scan_pickle` on the opcodes before ``load`` runs
+the C unpickler, and every storage size is an int in [0, 2**63) whose bytes fit in the file.
 """
 import _compat_pickle
 import collections
@@ -20,7 +24,8 @@ import pickle
 
 import numpy as np
 
-from .common import WeightsError
+from .common import WeightsError, check_index
+from .pickle_scan import scan_pickle
 
 # torch.<Name>Storage -> the element type of the storage. BFloat16 has no NumPy dtype: its
 # raw 16-bit patterns are read as uint16 and widened to float32 when a tensor is built.
@@ -158,12 +163,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     """``pickle.Unpickler`` that knows only torch's tensor records.
 
     ``legacy=True`` accepts the six-entry persistent ids of the pre-zip format.
+    ``max_bytes``: no storage may hold more bytes than this (what the file can hold: its size
+    for a legacy file, the read budget for a zip). ``file`` must be seekable (the opcodes are scanned first, then unpickled).
     After ``load()``, :meth:`root_storages` lists the storages whose bytes are needed.
     """
 
-    def __init__(self, file, legacy=False):
+    def __init__(self, file, legacy=False, max_bytes=None):
         super().__init__(file, encoding="utf-8")
-        self.legacy = legacy
+        self.file, self.legacy, self.max_bytes = file, legacy, max_bytes
         self.storages = {}          # key -> Storage, in order of first appearance
 
     def find_class(self, module, name):
@@ -194,9 +201,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         stype, key, _location, numel = pid[1:5]
         if isinstance(key, bytes):
             key = key.decode("ascii", "replace")
-        if not isinstance(stype, StorageType) or not isinstance(key, str) \
-                or type(numel) is not int or numel < 0:
+        if not isinstance(stype, StorageType) or not isinstance(key, str) or len(key) > 1000:
             raise WeightsError(f"malformed storage reference {pid!r:.200}")
+        check_index(numel, f"the element count of storage {key!r}")
+        if self.max_bytes is not None and numel * stype.dtype.itemsize > self.max_bytes:
+            raise WeightsError(f"storage {key!r} claims {numel} elements of {stype.dtype.itemsize} bytes, "
+                               f"more than the file can hold ({self.max_bytes} bytes)")
         storage = self.storages.get(key)
         if storage is None:
             storage = self.storages[key] = Storage(key, numel, stype)
@@ -207,7 +217,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             return storage
         # Legacy view: (view_key, offset, view_numel) inside the root storage, in elements.
         if not (isinstance(view, tuple) and len(view) == 3 and type(view[1]) is int
-                and type(view[2]) is int and 0 <= view[1] and 0 <= view[2]
+                and type(view[2]) is int and 0 <= view[1] <= storage.numel and 0 <= view[2] <= storage.numel
                 and view[1] + view[2] <= storage.numel):
             raise WeightsError(f"malformed storage view {view!r:.200} of storage {key!r} "
                                f"({storage.numel} elements)")
@@ -217,6 +227,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         return list(self.storages.values())
 
     def load(self):
+        start = self.file.tell()
+        scan_pickle(self.file)              # depth, memo, lengths: refused before anything is built
+        self.file.seek(start)
         try:
             return super().load()
         except WeightsError:
