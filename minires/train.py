@@ -185,7 +185,7 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
 
     last_plot = started = time.perf_counter()
     if plot and out is not None and not _have_matplotlib():
-        print("note: matplotlib is not installed, so no curves.png (pip install minires[plots])")
+        print("note: matplotlib is not installed, so no curves.png (pip install matplotlib)")
         plot = False
     with finish_batch_on_ctrl_c() as ctrl_c:
         for epoch in range(position["epoch"], cfg["epochs"]):

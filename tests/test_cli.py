@@ -141,7 +141,7 @@ def test_summary_num_classes_and_input_still_override(capsys):
 
 
 def test_predict_without_weights_warns_that_they_are_random(capsys):
-    pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install minires[images])")
+    pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install Pillow)")
     image = os.path.join(os.path.dirname(__file__), "fixtures", "predict", "image.png")
     assert main(["predict", image, "--model", "resnet20", "--topk", "3", "--resize", "36", "--crop", "32"]) == 0
     captured = capsys.readouterr()
@@ -150,7 +150,7 @@ def test_predict_without_weights_warns_that_they_are_random(capsys):
 
 
 def test_predict_topk_larger_than_the_classes_is_refused(capsys):
-    pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install minires[images])")
+    pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install Pillow)")
     image = os.path.join(os.path.dirname(__file__), "fixtures", "predict", "image.png")
     assert main(["predict", image, "--model", "resnet20", "--topk", "11"]) == 2
     err = capsys.readouterr().err

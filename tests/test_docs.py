@@ -133,7 +133,8 @@ def substitutions(text):
 
 
 def check_reason(block):
-    assert len(block[4].split()) >= 3, f"{block_id(block)}: say why the block is not run (a few words), got {block[4]!r}"
+    assert len(block[4].split()) >= 3, \
+        f"{block_id(block)}: say why the block is not run (a few words), got {block[4]!r}"
 
 
 @pytest.mark.parametrize("block", CODE, ids=block_id)
@@ -161,7 +162,8 @@ def test_code_block(block, tmp_path):
     command = [sys.executable, "-"] if language == "python" else ["bash", "-e", "-"]
     proc = subprocess.run(command, input=code, cwd=cwd, env=environment(tmp_path), capture_output=True, text=True,
                           timeout=600)
-    assert proc.returncode == 0, f"{block_id(block)} failed:\n{code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 0, \
+        f"{block_id(block)} failed:\n{code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     assert set(os.listdir(ROOT)) == before, f"{block_id(block)} left files in the repository"
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install minires[data])")
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires import nn  # noqa: E402
 from minires.cli import main  # noqa: E402

@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install minires[data])")
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires.cli import main  # noqa: E402
 from minires.train import COLUMNS, fit  # noqa: E402
