@@ -83,7 +83,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-
 def cmd_gradcheck(args):
     """Gradient-check every layer (and a small network) in float64 and print the tables."""
     from . import nn

@@ -277,7 +277,7 @@ def test_stratified_split_by_hand_and_errors():
 
 def test_digits_without_sklearn_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r"pip install minires\[data\]"):
+    with pytest.raises(ImportError, match=r"pip install scikit-learn .*pip install \"\.\[data\]\""):
         load_dataset("digits")
 
 
