@@ -75,9 +75,10 @@ def gpu_info(framework):
             sys.exit("PyTorch here has no CUDA device (a CPU build, or no GPU)")
         return dict(gpu=torch.cuda.get_device_name(0),
                     gpu_stack=f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
-    from minires import gpu_available
-    if not gpu_available():
-        sys.exit("no GPU here: --device cuda needs CuPy and a CUDA device (pip install minires[gpu])")
+    from minires.backend import why_no_gpu
+    reason = why_no_gpu()
+    if reason is not None:
+        sys.exit(f"no GPU here: --device cuda needs CuPy and a CUDA device. {reason}")
     import cupy
     import numpy as np
     a = cupy.asarray(np.random.default_rng(0).standard_normal((4096, 4096), dtype=np.float32))

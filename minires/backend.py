@@ -10,10 +10,23 @@ of things that differ between the two libraries are decided here, in one place.
 """
 import numpy as np
 
-try:  # CuPy is an optional extra: `pip install minires[gpu]`
+# CuPy is an optional extra. Its binary wheels are named after the CUDA major version; the
+# package called plain `cupy` is the source distribution, which needs a CUDA toolkit to build.
+INSTALL_CUPY = ("pip install cupy-cuda12x (CUDA 12; from a minires checkout: pip install \".[gpu]\") "
+                "or pip install cupy-cuda13x (CUDA 13: \".[gpu-cuda13]\")")
+
+_cupy_error = None  # why CuPy did not load: None (loaded), or a one-line reason
+try:
     import cupy as _cupy
-except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
+except ModuleNotFoundError as e:
     _cupy = None
+    if e.name == "cupy":
+        _cupy_error = "CuPy is not installed"
+    else:  # CuPy is there, one of its own imports is not
+        _cupy_error = f"CuPy is installed but does not load ({type(e).__name__}: {e})"
+except Exception as e:  # ImportError from CuPy itself, e.g. its CUDA libraries are missing
+    _cupy = None
+    _cupy_error = f"CuPy is installed but does not load ({type(e).__name__}: {str(e).strip().splitlines()[0]})"
 
 DEVICES = ("cpu", "cuda")
 
@@ -52,21 +65,39 @@ def device_of(a):
 
 def gpu_available():
     """True when CuPy imports and at least one CUDA device answers. Never raises."""
+    return why_no_gpu() is None
+
+
+def why_no_gpu():
+    """None when a GPU is usable; else one line saying what is missing and what to do. Never raises.
+
+    Three cases differ in what helps: CuPy not installed (install the wheel for your CUDA),
+    CuPy installed but broken (usually a wheel for another CUDA than the driver's, or missing
+    CUDA libraries), and CuPy fine but no device answering (no GPU, or a driver problem).
+    """
     if _cupy is None:
-        return False
+        if _cupy_error == "CuPy is not installed" or _cupy_error is None:
+            return f"CuPy is not installed; on a machine with an NVIDIA GPU: {INSTALL_CUPY}"
+        return (f"{_cupy_error}; check that the CuPy wheel matches your CUDA version "
+                f"(cupy-cuda12x or cupy-cuda13x, see `nvidia-smi`)")
     try:
-        return _cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+        count = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"CuPy is installed, but no CUDA device answers ({detail}); is there a GPU and a working driver?"
+    if count < 1:
+        return "CuPy is installed, but no CUDA device answers (0 devices); is there a GPU and a working driver?"
+    return None
 
 
 def check_device(device):
     """Validate a device name and return it ('cpu' or 'cuda')."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if device == "cuda" and not gpu_available():
-        raise DeviceError("device 'cuda' asked for, but no GPU is available "
-                          "(install CuPy with `pip install minires[gpu]` on a machine with an NVIDIA GPU)")
+    if device == "cuda":
+        reason = why_no_gpu()
+        if reason is not None:
+            raise DeviceError(f"device 'cuda' asked for, but no GPU is available: {reason}")
     return device
 
 

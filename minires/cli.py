@@ -5,6 +5,83 @@ import sys
 
 import numpy as np
 
+# ----------------------------------------------------------------------------- option checks
+# Every numeric option is checked when it is parsed: a bad value is one line naming the
+# option, what it must be and what came, with exit code 2 (argparse's code for usage errors).
+
+
+class UsageError(ValueError):
+    """A bad option value found after parsing (e.g. --topk larger than the model's classes): exit code 2."""
+
+
+def _number(kind, what, low, low_ok=True, high=None):
+    """An argparse ``type``: ``kind`` (int or float), finite, >= low (> low if not low_ok), < high.
+
+    ``what`` starts the message (None: argparse's "argument --x:" prefix says it already).
+    """
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}must be "
+                                             f"{'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        bad = not np.isfinite(value) or value < low or (value == low and not low_ok) \
+            or (high is not None and value >= high)
+        if bad:
+            if kind is int and low == 1:
+                rule = "a positive integer"
+            elif kind is int:
+                rule = f"an integer >= {low}"
+            elif high is not None:
+                rule = f"a number in [{low:g}, {high:g})"
+            else:
+                rule = "a positive number" if not low_ok and low == 0 else f"a finite number >= {low:g}"
+            raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}must be {rule}, got {value!r}")
+        return value
+    check.__name__ = kind.__name__  # argparse names the type in some messages
+    return check
+
+
+def positive_int(what):
+    return _number(int, what, 1)
+
+
+def nonnegative_int(what):
+    return _number(int, what, 0)
+
+
+def positive_float(what):
+    return _number(float, what, 0.0, low_ok=False)
+
+
+def nonnegative_float(what):
+    return _number(float, what, 0.0)
+
+
+def momentum_type():
+    return _number(float, "momentum", 0.0, high=1.0)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a one-line error (the usage is one ``--help`` away) and defaults in the help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends '(default: X)' to an option's help, unless the help already says its default or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.required:
+            return text
+        return super()._get_help_string(action)
+
 
 def cmd_gradcheck(args):
     """Gradient-check every layer (and a small network) in float64 and print the tables."""
@@ -112,12 +189,21 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     """Top-k classes of each image with published (torchvision) weights."""
-    from .predict import classify, default_resize, load_pretrained
+    from .predict import classify, default_resize, load_pretrained, random_model
     for image in args.images:
         if not os.path.exists(image):
             raise FileNotFoundError(f"no image at {image}")
-    model = load_pretrained(args.weights, args.model, device=args.device)
-    resize = args.resize or default_resize(args.weights)
+    if args.weights is None:
+        model = random_model(args.model or "resnet50", device=args.device)
+        print(f"WARNING: no --weights given, so {args.model or 'resnet50'}'s weights are random (seed 0): the "
+              "classes below mean nothing. Published weights: see the README, 'Published weights'.",
+              file=sys.stderr)
+    else:
+        model = load_pretrained(args.weights, args.model, device=args.device)
+    classes = model.fc.weight.shape[0]
+    if args.topk > classes:
+        raise UsageError(f"--topk must be at most the model's number of classes ({classes}), got {args.topk}")
+    resize = args.resize or (default_resize(args.weights) if args.weights else 256)
     results = classify(model, args.images, topk=args.topk, resize=resize, crop=args.crop)
     for image, top in zip(args.images, results):
         print(f"{image}:")
@@ -145,71 +231,93 @@ def cmd_experiment_degradation(args):
 
 def cmd_summary(args):
     from . import summary
-    from .models import get_model
-    model = get_model(args.model, num_classes=args.num_classes, in_channels=args.input[0])
-    print(summary(model, tuple(args.input), depth=args.depth))
+    from .models import CifarResNet, get_model
+    options = {} if args.num_classes is None else {"num_classes": args.num_classes}  # else the model's own
+    channels = 3 if args.input is None else args.input[0]
+    model = get_model(args.model, in_channels=channels, **options)
+    shape = args.input or ((3, 32, 32) if isinstance(model, CifarResNet) else (3, 224, 224))
+    print(summary(model, tuple(shape), depth=args.depth))
     return 0
 
 
 def build_parser():
+    from . import __version__
     from .data import DATASETS
     from .models import MODELS
-    parser = argparse.ArgumentParser(prog="minires", description="ResNet from first principles in NumPy.")
+    parser = Parser(prog="minires", description="ResNet from first principles in NumPy.")
+    parser.add_argument("--version", action="version", version=f"minires {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    device_help = "cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"
+    data_root_help = "where data sets are kept (default: $MINIRES_DATA or ~/.cache/minires)"
 
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the bundled 8x8 digits, CPU)",
                        description="Train a model. Every option has a default; a run folder gets config.json, "
                                    "metrics.csv, curves.png and the checkpoints last.npz and best.npz.")
-    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default resnet20)")
-    p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default digits)")
-    p.add_argument("--epochs", type=int, help="default 30")
-    p.add_argument("--batch-size", type=int, help="default 64")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1)")
-    p.add_argument("--momentum", type=float, help="default 0.9")
-    p.add_argument("--weight-decay", type=float, help="default 5e-4")
-    p.add_argument("--schedule", choices=["cosine", "step", "constant"], help="default cosine; step: /10 at 50%% and 75%%")
-    p.add_argument("--warmup-epochs", type=int, help="linear warm-up (default 0)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")
-    p.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
-    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default: resnet20)")
+    p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default: digits)")
+    p.add_argument("--epochs", type=positive_int("epochs"), help="passes over the training set (default: 30)")
+    p.add_argument("--batch-size", type=positive_int("batch size"), help="images per step (default: 64)")
+    p.add_argument("--lr", type=positive_float("the learning rate"), help="peak learning rate (default: 0.1)")
+    p.add_argument("--momentum", type=momentum_type(), help="SGD momentum, in [0, 1) (default: 0.9)")
+    p.add_argument("--weight-decay", type=nonnegative_float("weight decay"), help="L2 penalty (default: 5e-4)")
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"],
+                   help="learning-rate schedule; step: /10 at 50%% and 75%% (default: cosine)")
+    p.add_argument("--warmup-epochs", type=nonnegative_int("warm-up epochs"),
+                   help="linear warm-up from 0 to --lr (default: 0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help=device_help + " (default: cpu)")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
+    p.add_argument("--seed", type=nonnegative_int("the seed"), help="initial weights and batch order (default: 0)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop and flip (default: on for CIFAR-10, off for digits and MNIST)")
-    p.add_argument("--out", help="run folder (default runs/MODEL-DATA-TIME)")
+    p.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
-                   help="continue the run saved in RUN_DIR (or --out) exactly where it stopped")
-    p.add_argument("--data-root", help="where data sets are kept (default $MINIRES_DATA or ~/.cache/minires)")
+                   help="continue the run saved in RUN_DIR (or --out) exactly where it stopped (default: a new run)")
+    p.add_argument("--data-root", help=data_root_help)
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="no curves.png")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train`")
-    p.add_argument("--model", help="check that the checkpoint holds this model")
-    p.add_argument("--data", help="evaluate on another data set of the same shape")
-    p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--data-root")
+    p = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a checkpoint",
+                       description="Test loss, accuracy and confusion matrix (as text and confusion.png) of a "
+                                   "checkpoint written by `minires train`.")
+    p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train` (required)")
+    p.add_argument("--model", help="check that the checkpoint holds this model (default: no check)")
+    p.add_argument("--data", help="evaluate on another data set of the same shape (default: the run's)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help=device_help + " (default: the run's)")
+    p.add_argument("--data-root", help=data_root_help)
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     p.add_argument("--out", help="folder for confusion.png (default: the checkpoint's)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify images with published weights (a torchvision .pth, no torch)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="a .pth (torch.save), .safetensors or .npz state_dict")
+    p = sub.add_parser("predict", help="classify images with published weights (a torchvision .pth, no torch)",
+                       description="Top-k classes of each image, with torchvision's ImageNet preprocessing. "
+                                   "Without --weights the model's weights are random, and a warning says so.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
+    p.add_argument("--weights", help="a .pth (torch.save), .safetensors or .npz state_dict, e.g. torchvision's "
+                                     "resnet50-0676ba61.pth (default: none, random weights, with a warning)")
     p.add_argument("--model", choices=list(MODELS), metavar="MODEL",
-                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--resize", type=int, help="shorter side before the crop (default 256; 232 for V2 weights)")
-    p.add_argument("--crop", type=int, default=224)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50; "
+                        "resnet50 without --weights")
+    p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
+    p.add_argument("--resize", type=positive_int(None),
+                   help="shorter side before the crop (default: 256; 232 for the V2 weights)")
+    p.add_argument("--crop", type=positive_int(None), default=224, help="centre crop, in pixels")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("summary", help="every layer of a model with its output shape and parameters")
-    p.add_argument("--model", default="resnet50", choices=list(MODELS), metavar="MODEL")
-    p.add_argument("--input", type=int, nargs=3, default=[3, 224, 224], metavar=("C", "H", "W"))
-    p.add_argument("--num-classes", type=int, default=1000)
-    p.add_argument("--depth", type=int, default=None, help="1: stages, 2: blocks, ... (default: all)")
+    p = sub.add_parser("summary", help="every layer of a model with its output shape and parameters",
+                       description="Every layer of a model with its output shape and parameter count.")
+    p.add_argument("--model", default="resnet50", choices=list(MODELS), metavar="MODEL",
+                   help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--input", type=positive_int("each of C H W"), nargs=3, metavar=("C", "H", "W"),
+                   help="input shape (default: 3 32 32 for the CIFAR nets, 3 224 224 for the others)")
+    p.add_argument("--num-classes", type=positive_int(None),
+                   help="outputs of the last layer (default: the model's own, 10 for the CIFAR nets "
+                        "resnet20 ... plain110, 1000 for the ImageNet nets)")
+    p.add_argument("--depth", type=positive_int(None), help="1: stages, 2: blocks, ... (default: all)")
     p.set_defaults(func=cmd_summary)
+
     p = sub.add_parser("experiment", help="reproduce an experiment of the paper, small (degradation)",
                        description="Experiments from He et al. (2015) at laptop scale.")
     experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -218,35 +326,43 @@ def build_parser():
         description="Train a plain and a residual CIFAR-style net (6n+2 layers) at each depth with the same "
                     "seed, batches and settings, and compare their training errors (the paper's Figures 1 and 6). "
                     "Writes degradation.png, degradation.csv (per step) and degradation.json (final numbers).")
-    e.add_argument("--data", default="digits", choices=list(DATASETS), help="default digits (offline)")
-    e.add_argument("--depths", type=int, nargs="+", default=[20, 56], metavar="D",
-                   help="layers, each 6n+2: 8, 14, 20, 32, 44, 56, 110 ... (default 20 56)")
-    e.add_argument("--steps", type=int, default=600, help="SGD steps per net (default 600)")
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    e.add_argument("--momentum", type=float, default=0.9)
-    e.add_argument("--weight-decay", type=float, default=0.0, help="default 0: only how well the nets fit")
-    e.add_argument("--schedule", choices=["constant", "step", "cosine"], default="constant")
-    e.add_argument("--eval-every", type=int, help="measure the whole training and test sets every N steps "
-                                                  "(default: only after the last step)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    e.add_argument("--out", help="output folder (default runs/degradation-DATA-TIME)")
-    e.add_argument("--data-root", help="where data sets are kept (default $MINIRES_DATA or ~/.cache/minires)")
+    e.add_argument("--data", default="digits", choices=list(DATASETS), help="data set (digits: bundled, offline)")
+    e.add_argument("--depths", type=positive_int("each depth"), nargs="+", default=[20, 56], metavar="D",
+                   help="layers, each 6n+2: 8, 14, 20, 32, 44, 56, 110 ...")
+    e.add_argument("--steps", type=positive_int(None), default=600, help="SGD steps per net")
+    e.add_argument("--batch-size", type=positive_int("batch size"), default=64, help="images per step")
+    e.add_argument("--lr", type=positive_float("the learning rate"), default=0.1, help="learning rate")
+    e.add_argument("--momentum", type=momentum_type(), default=0.9, help="SGD momentum, in [0, 1)")
+    e.add_argument("--weight-decay", type=nonnegative_float("weight decay"), default=0.0,
+                   help="L2 penalty (default 0: only how well the nets fit)")
+    e.add_argument("--schedule", choices=["constant", "step", "cosine"], default="constant",
+                   help="learning-rate schedule")
+    e.add_argument("--eval-every", type=positive_int(None),
+                   help="measure the whole training and test sets every N steps (default: only after the last step)")
+    e.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="initial weights and batch order")
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
+    e.add_argument("--out", help="output folder (default: runs/degradation-DATA-TIME)")
+    e.add_argument("--data-root", help=data_root_help)
     e.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     e.add_argument("--no-plot", action="store_true", help="no degradation.png")
     e.set_defaults(func=cmd_experiment_degradation)
 
-    p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables",
+                       description="Gradient-check every layer (and a small network) in float64 against central "
+                                   "differences and print the tables; exit code 1 if any check fails.")
+    p.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="inputs and upstream gradients")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
     p.set_defaults(func=cmd_gradcheck)
     return parser
 
 
 def main(argv=None):
+    """Run the command; returns the exit code (0 ok, 1 failed, 2 bad usage, 130 interrupted)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) and bad options (2): a code, for callers and tests
+        return e.code
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -255,6 +371,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except UsageError as e:
+        print(f"minires {args.command}: error: {e} (see: minires {args.command} --help)", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, KeyError, RuntimeError, OSError, ArithmeticError, ImportError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError would add quotes
         print(f"minires {args.command}: error: {message}", file=sys.stderr)

@@ -260,7 +260,7 @@ def write_results(result, out, plot=True):
         try:
             plot_degradation(result, os.path.join(out, "degradation.png"))
         except ImportError:
-            print("note: matplotlib is not installed, so no degradation.png (pip install minires[plots])")
+            print("note: matplotlib is not installed, so no degradation.png (pip install matplotlib)")
 
 
 def plot_degradation(result, path=None):

@@ -70,6 +70,16 @@ def load_pretrained(path, model=None, device="cpu"):
     return net.to(device).eval()
 
 
+def random_model(name="resnet50", device="cpu", seed=0):
+    """``name`` with random (seeded) weights, in eval mode: the whole pipeline without a download.
+
+    Its predictions mean nothing; ``minires predict`` without ``--weights`` uses it and warns so.
+    """
+    from .nn import manual_seed
+    manual_seed(seed)
+    return get_model(name).to(device).eval()
+
+
 def classify(model, images, topk=5, resize=256, crop=224, classes=None):
     """For each image (a path or a Pillow image): [(class index, class name, probability)], best first.
 

@@ -206,9 +206,9 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
             _write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=2) + "\n")
             print(f"run folder: {out}")
 
-    last_plot = time.perf_counter()
+    last_plot = started = time.perf_counter()
     if plot and out is not None and not _have_matplotlib():
-        print("note: matplotlib is not installed, so no curves.png (pip install minires[plots])")
+        print("note: matplotlib is not installed, so no curves.png (pip install matplotlib)")
         plot = False
     with finish_batch_on_ctrl_c() as ctrl_c:
         for epoch in range(position["epoch"], cfg["epochs"]):
@@ -224,6 +224,7 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
                     position = {"epoch": epoch, "batch": stopped, "rng": rng.bit_generator.state, "stats": stats}
                     run.save(os.path.join(out, "last.npz"), position, history, best)
                     print(f"saved {os.path.join(out, 'last.npz')}; continue with: minires train --resume {out}")
+                print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
                 return history
             test_loss, test_acc, _, _ = evaluate(run.model, run.test_loader, run.criterion)
             row = dict(epoch=epoch + 1, train_loss=stats["loss"] / stats["seen"],
@@ -246,7 +247,9 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
                     plot_curves(history, os.path.join(out, "curves.png"), title=f"{cfg['model']} on {cfg['data']}")
                     last_plot = time.perf_counter()
             if ctrl_c["stop"]:
+                print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
                 return history
+    print(run_summary(cfg, history, out, time.perf_counter() - started))
     return history
 
 
@@ -260,6 +263,29 @@ def _build_run(cfg, root, download, resume):
         raise FileNotFoundError(f"{e} -- a resumed run never downloads (its configuration comes from a "
                                 f"file); fetch the data first, e.g. python -c \"from minires.data import "
                                 f"load_dataset; load_dataset('{cfg['data']}')\"") from e
+def run_summary(cfg, history, out, wall_seconds, stopped=False):
+    """The lines that end a run: best and final test accuracy, the best's epoch, the time, the files."""
+    done = f"{len(history)} of {cfg['epochs']} epochs"
+    lines = [f"{'stopped' if stopped else 'finished'}: {cfg['model']} on {cfg['data']}, {done}, "
+             f"{sum(r['seconds'] for r in history):.1f} s of training steps, {wall_seconds:.1f} s in this call"]
+    if history:
+        best = max(history, key=lambda r: r["test_acc"])     # the first of equals, as best.npz keeps it
+        final = history[-1]
+        lines.append(f"  best test accuracy  {best['test_acc']:.2%} at epoch {best['epoch']}"
+                     + (" (best.npz)" if out is not None else ""))
+        lines.append(f"  final test accuracy {final['test_acc']:.2%} at epoch {final['epoch']}"
+                     + (" (last.npz)" if out is not None else ""))
+    else:
+        lines.append("  no epoch finished, so no test accuracy yet")
+    if out is not None and os.path.isdir(out):
+        files = sorted(f for f in os.listdir(out) if not f.endswith(".tmp"))
+        lines.append(f"  run folder {out}: " + ", ".join(f"{f} ({_size(os.path.join(out, f))})" for f in files))
+    return "\n".join(lines)
+
+
+def _size(path):
+    n = os.path.getsize(path)
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.1f} kB" if n >= 2**10 else f"{n} B"
 
 
 def _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callback):

@@ -1,6 +1,7 @@
 """Pictures with matplotlib (headless): training curves, confusion matrices, misclassified images,
 first-layer filters and gradient norms per layer. Each function returns the Figure and,
-given a ``path``, writes a PNG atomically. matplotlib is an extra: `pip install minires[plots]`.
+given a ``path``, writes a PNG atomically. matplotlib is an extra: `pip install matplotlib`
+(from a minires checkout: `pip install ".[plots]"`).
 """
 import io
 
@@ -13,7 +14,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        raise ImportError("plots need matplotlib: pip install minires[plots]") from e
+        raise ImportError("plots need matplotlib: pip install matplotlib "
+                          '(from a minires checkout: pip install ".[plots]")') from e
     backend = matplotlib.get_backend().lower()
     # Keep Agg and the notebook backends (Jupyter's inline one is called 'inline' since
     # matplotlib 3.9, 'module://matplotlib_inline.backend_inline' before); anything else

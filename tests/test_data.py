@@ -244,7 +244,7 @@ def test_mnist_download_with_mirror_fallback(tmp_path, serve):
 
 # ---------------------------------------------------------------- digits
 def test_digits_split_is_stratified_and_fixed():
-    pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (minires[data])")
+    pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (pip install scikit-learn)")
     train, test = load_dataset("digits")
     assert train.images.shape == (1437, 1, 8, 8) and test.images.shape == (360, 1, 8, 8)
     assert train.images.dtype == np.float32 and 0 <= train.images.min() and train.images.max() == 1
@@ -277,7 +277,7 @@ def test_stratified_split_by_hand_and_errors():
 
 def test_digits_without_sklearn_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r"pip install minires\[data\]"):
+    with pytest.raises(ImportError, match=r"pip install scikit-learn .*pip install \"\.\[data\]\""):
         load_dataset("digits")
 
 

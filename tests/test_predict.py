@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install minires[images])")
+pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install Pillow)")
 
 from minires.cli import main  # noqa: E402
 from minires.models import resnet18  # noqa: E402

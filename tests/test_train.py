@@ -6,15 +6,23 @@ import signal
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install minires[data])")
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires.cli import main  # noqa: E402
 from minires.train import COLUMNS, fit  # noqa: E402
 from minires.weights import load_checkpoint  # noqa: E402
 
 
-def test_a_small_resnet_learns_the_digits(tmp_path):
+def test_a_small_resnet_learns_the_digits(tmp_path, capsys):
     history = fit("resnet20", "digits", out=str(tmp_path), epochs=5, progress=False)
+    summary = capsys.readouterr().out.split("finished: ")[1].splitlines()   # the run ends with a summary
+    best = max(history, key=lambda r: r["test_acc"])
+    assert summary[0].startswith("resnet20 on digits, 5 of 5 epochs")
+    assert summary[1] == f"  best test accuracy  {best['test_acc']:.2%} at epoch {best['epoch']} (best.npz)"
+    assert summary[2] == f"  final test accuracy {history[-1]['test_acc']:.2%} at epoch 5 (last.npz)"
+    assert summary[3].startswith(f"  run folder {tmp_path}: best.npz (")
+    for name in ("config.json", "metrics.csv", "curves.png", "last.npz"):
+        assert f"{name} (" in summary[3]
     assert len(history) == 5
     assert history[-1]["test_acc"] >= 0.90, history[-1]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -41,7 +49,9 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     part = tmp_path / "part"
     stopped = fit("resnet20", "digits", out=str(part), callback=interrupt_at(15), **options)  # epoch 2, batch 4 of 11
     assert len(stopped) == 1                                   # epoch 1 finished, epoch 2 interrupted
-    assert "finishing this batch" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "finishing this batch" in out
+    assert "stopped: resnet20 on digits, 1 of 2 epochs" in out and "at epoch 1 (best.npz)" in out
     arrays, meta = load_checkpoint(part / "last.npz")          # the interrupt left a loadable checkpoint ...
     assert meta["position"]["epoch"] == 1 and meta["position"]["batch"] == 4
     assert not [p for p in os.listdir(part) if p.endswith(".tmp")]   # ... and no partial file
@@ -116,3 +126,15 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path):
     first = fit("resnet20", "digits", out=str(run), epochs=1, batch_size=256, progress=False, plot=False)
     again = fit(out=str(run), resume=True, progress=False, plot=False)
     assert again == first
+
+
+def test_run_summary_names_the_best_epoch_not_the_last():
+    from minires.train import run_summary
+    cfg = dict(model="resnet20", data="digits", epochs=4)
+    history = [dict(epoch=e, test_acc=a, seconds=1.5) for e, a in [(1, 0.9), (2, 0.99), (3, 0.99), (4, 0.98)]]
+    lines = run_summary(cfg, history, None, 7.25).splitlines()
+    assert lines == ["finished: resnet20 on digits, 4 of 4 epochs, 6.0 s of training steps, 7.2 s in this call",
+                     "  best test accuracy  99.00% at epoch 2",     # the first of equals: what best.npz holds
+                     "  final test accuracy 98.00% at epoch 4"]
+    assert run_summary(cfg, [], None, 0.5, stopped=True).splitlines()[1] == \
+        "  no epoch finished, so no test accuracy yet"

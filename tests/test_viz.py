@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install minires[plots])")
+matplotlib = pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install matplotlib)")
 
 from minires import viz  # noqa: E402
 

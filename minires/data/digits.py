@@ -65,7 +65,7 @@ def load_digits_arrays():
         from sklearn.datasets import load_digits
     except ImportError as e:
         raise ImportError("the 'digits' data set comes from scikit-learn, which is not installed: "
-                          "pip install minires[data]  (or: pip install scikit-learn)") from e
+                          "pip install scikit-learn  (from a minires checkout: pip install \".[data]\")") from e
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]  # (N, 8, 8) -> (N, 1, 8, 8)
     labels = bunch.target.astype(np.int64)

@@ -13,8 +13,8 @@
 # 2. move a ResNet and a batch to the GPU with `model.to("cuda")` and `to_device`;
 # 3. train and compare speeds, and meet the errors you get when mixing devices.
 #
-# On a machine without a GPU (or without CuPy: `pip install minires[gpu]`), every cell still
-# runs, on the CPU, and says so.
+# On a machine without a GPU (or without CuPy: `pip install cupy-cuda12x` for CUDA 12,
+# `cupy-cuda13x` for CUDA 13), every cell still runs, on the CPU, and says so.
 
 # %%
 import inspect
@@ -24,7 +24,7 @@ import numpy as np
 
 import minires
 from minires import nn, to_device, to_numpy, xp_of
-from minires.backend import DeviceError, device_of, gpu_available
+from minires.backend import DeviceError, device_of, gpu_available, why_no_gpu
 from minires.data import batches, load_dataset
 from minires.models import resnet20
 
@@ -35,9 +35,9 @@ if GPU:
     print(f"GPU found: {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}, CuPy {cupy.__version__}. "
           "The cells below run on it.")
 else:
-    print("NO GPU HERE (CuPy is not installed, or no CUDA device answers).\n"
-          "Every cell below runs on the CPU with NumPy: device = 'cpu'. On a machine with an NVIDIA GPU,\n"
-          "`pip install minires[gpu]` and run this notebook again: the same cells then run on the GPU.")
+    print(f"NO GPU HERE: {why_no_gpu()}.\n"
+          "Every cell below runs on the CPU with NumPy: device = 'cpu'. On a machine with an NVIDIA GPU\n"
+          "and CuPy, run this notebook again: the same cells then run on the GPU.")
 
 # %% [markdown]
 # ## The switch
