@@ -73,6 +73,10 @@ class MPIWorld:
         self.local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()   # rank on this machine
         self.backend = "MPI, " + " ".join(MPI.Get_library_version().split()[:3])   # e.g. 'MPICH Version: 5.0.2'
         self._nccl = None                                                    # created on first CuPy use
+        from .backend import gpu_available
+        if gpu_available():   # one GPU per process on each machine: the local rank's, round robin
+            import cupy
+            cupy.cuda.Device(self.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
 
     def allreduce(self, a, op="sum"):
         """Sum (or max, min) of ``a`` over all ranks, written into ``a`` on every rank; returns ``a``."""

@@ -175,6 +175,31 @@ def case_resume(world, root):
     return {"done": True}
 
 
+def case_gpu(world):
+    """CuPy arrays: the all-reduce through NCCL (if it accepts these GPUs) and through host buffers,
+    and SyncBatchNorm on CuPy arrays against NumPy."""
+    import cupy
+    found = {"device": int(cupy.cuda.Device().id)}
+    for path in ("nccl", "host"):
+        os.environ["MINIRES_ALLREDUCE"] = path
+        world._nccl = None
+        a = cupy.arange(6, dtype=cupy.float32) * (world.rank + 1)
+        world.allreduce(a)
+        found[path] = cupy.asnumpy(a).tolist()
+        found[path + "_used_nccl"] = bool(world._nccl)
+    rng = np.random.default_rng([3, world.rank])
+    x = rng.standard_normal((2, 3, 4, 4))
+    results = []
+    for device in ("cpu", "cuda"):
+        bn = SyncBatchNorm(3).to(device, np.float64)
+        xd = cupy.asarray(x) if device == "cuda" else x
+        y = bn(xd)
+        dx = bn.backward(xd * 0 + 1.5 * xd)
+        results.append((cupy.asnumpy(y) if device == "cuda" else y, cupy.asnumpy(dx) if device == "cuda" else dx))
+    found["syncbn_cpu_vs_gpu"] = max(float(np.max(np.abs(a - b))) for a, b in zip(*results))
+    return found
+
+
 def main():
     case, out = sys.argv[1], sys.argv[2]
     world = D.get_world()

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from minires import check_module, distributed as D, nn
+from minires import check_module, distributed as D, gpu_available, nn
 from minires.data_parallel import configure
 from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm
 
@@ -332,3 +332,14 @@ def test_resume_on_the_same_number_of_processes_is_exact_and_on_one_equal_to_rou
     print(f"resumed on 1 process instead of 2: parameters within {worst:.1e} of the uninterrupted run (float32)")
     assert worst < 1e-3 and meta1["config"]["world_size"] == 1 and meta1["config"]["batch_size"] == 256
     assert abs(meta1["history"][-1]["train_loss"] - meta["history"][-1]["train_loss"]) < 1e-4
+
+
+@needs_mpi
+@pytest.mark.skipif(not gpu_available(), reason="no GPU here: CuPy is not installed or no CUDA device answers")
+def test_gpu_ranks_all_reduce_through_nccl_or_host_buffers(tmp_path):
+    found = run_case(tmp_path, "gpu")
+    expected = (np.arange(6) * 3).tolist()                      # rank 0's x1 + rank 1's x2
+    assert found["host"] == expected and not found["host_used_nccl"]
+    assert found["nccl"] == expected                            # NCCL, or host buffers where NCCL refused
+    print(f"NCCL used: {found['nccl_used_nccl']} (two ranks on one GPU: NCCL refuses, host buffers then)")
+    assert found["syncbn_cpu_vs_gpu"] < 1e-12
