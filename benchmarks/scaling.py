@@ -39,7 +39,8 @@ def ring_allreduce_bytes(parameters, processes, bytes_per_value=4):
 def allreduce_seconds(parameters, processes, gbit_per_s, latency_s=5e-6, bytes_per_value=4):
     """Time of one ring all-reduce on links of ``gbit_per_s``: 2 (P - 1) messages, each a latency,
     plus the bytes at the link's speed (the alpha-beta model; no overlap with computation)."""
-    return 2 * (processes - 1) * latency_s + ring_allreduce_bytes(parameters, processes, bytes_per_value) * 8 / (gbit_per_s * 1e9)
+    volume = ring_allreduce_bytes(parameters, processes, bytes_per_value)
+    return 2 * (processes - 1) * latency_s + volume * 8 / (gbit_per_s * 1e9)
 
 
 def volume_table():
@@ -88,7 +89,8 @@ def worker(args):
         if i >= args.warmup:
             parts.append(times.tolist())
     if world.rank == 0:
-        med = {k: statistics.median(p[j] for p in parts) for j, k in enumerate(("compute", "allreduce", "update", "step"))}
+        names = ("compute", "allreduce", "update", "step")
+        med = {k: statistics.median(p[j] for p in parts) for j, k in enumerate(names)}
         print(json.dumps(dict(processes=world.size, per_process_batch=B, threads=os.environ.get("OMP_NUM_THREADS"),
                               parameters=model.num_parameters(), steps=[p[3] for p in parts], **med)))
 

@@ -133,19 +133,28 @@ class MPIWorld:
         return a
 
     def _nccl_comm(self):
-        """An NCCL communicator over the same ranks, or None (no NCCL, or it refused these GPUs,
-        e.g. two ranks on one GPU). ``MINIRES_ALLREDUCE=host`` forces host buffers."""
+        """An NCCL communicator over the same ranks, or None: no NCCL, two ranks on one GPU (which
+        NCCL refuses), or NCCL failed on some rank. ``MINIRES_ALLREDUCE=host`` forces host buffers.
+        Every decision is taken by all ranks together: one rank in NCCL alone would wait forever."""
         if self._nccl is None:
-            comm = False
+            import socket
+
+            import cupy
             try:
-                if os.environ.get("MINIRES_ALLREDUCE", "nccl") == "nccl":
-                    from cupy.cuda import nccl
-                    uid = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
+                from cupy.cuda import nccl
+            except ImportError:
+                nccl = None
+            gpus = self.comm.allgather((socket.gethostname(), cupy.cuda.Device().id))
+            wanted = nccl is not None and os.environ.get("MINIRES_ALLREDUCE", "nccl") == "nccl"
+            self._nccl = False
+            if self.comm.allreduce(int(wanted), op=self.MPI.MIN) and len(set(gpus)) == len(gpus):
+                uid = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
+                try:
                     comm = nccl.NcclCommunicator(self.size, uid, self.rank)
-            except Exception:   # every rank must agree, or some would wait in NCCL forever
-                comm = False
-            ok = self.comm.allreduce(int(comm is not False), op=self.MPI.MIN)
-            self._nccl = comm if ok else False
+                except Exception:
+                    comm = False
+                if self.comm.allreduce(int(comm is not False), op=self.MPI.MIN):
+                    self._nccl = comm
         return self._nccl or None
 
 

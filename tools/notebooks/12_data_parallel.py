@@ -32,13 +32,14 @@ import numpy as np
 
 from minires import distributed as D
 from minires import nn
-from minires.models import resnet20
+from minires.models import resnet20, resnet50
 from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm
 
 here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 MPIEXEC = here if os.path.exists(here) else shutil.which("mpiexec")
-HAVE_MPI = MPIEXEC is not None and importlib.util.find_spec("mpi4py") is not None
-print(f"mpiexec: {MPIEXEC or 'not found'}; mpi4py: {'installed' if importlib.util.find_spec('mpi4py') else 'not installed'}")
+HAVE_MPI4PY = importlib.util.find_spec("mpi4py") is not None
+print(f"mpiexec: {MPIEXEC or 'not found'}; mpi4py: {'installed' if HAVE_MPI4PY else 'not installed'}")
+HAVE_MPI = MPIEXEC is not None and HAVE_MPI4PY
 print("The last part runs 2 real processes." if HAVE_MPI else
       "The last part will SIMULATE 2 processes with threads (pip install 'minires[mpi]' for the real thing).")
 
@@ -122,7 +123,7 @@ print(f"each rank sent {sent} values for a gradient of {grads[0].size}: 2 (W - 1
 # models of this library, in float32:
 
 # %%
-for name, model in (("ResNet-20", resnet20(num_classes=10)), ("ResNet-50", __import__("minires").models.resnet50())):
+for name, model in (("ResNet-20", resnet20(num_classes=10)), ("ResNet-50", resnet50())):
     P = model.num_parameters()
     for ranks in (8, 64):
         volume = 2 * (ranks - 1) / ranks * 4 * P
