@@ -293,16 +293,19 @@ def test_a_rank_that_raises_ends_every_rank(tmp_path):
 
 
 @needs_mpi
-def test_mpiexec_minires_train_writes_one_run_folder(tmp_path):
+def test_mpiexec_minires_train_learns_the_digits_and_writes_one_run_folder(tmp_path):
+    """The short version of the 30-epoch comparison in benchmarks/README.md: 2 epochs, 2 x 32 images."""
     out = tmp_path / "run"
-    proc = mpirun([sys.executable, "-m", "minires.cli", "train", "--epochs", "1", "--batch-size", "128",
+    proc = mpirun([sys.executable, "-m", "minires.cli", "train", "--epochs", "2", "--batch-size", "32",
                    "--out", str(out), "--no-progress", "--no-plot"])
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("data parallel: world_size 2") and "global batch 256" in lines[0]
-    assert sum(line.startswith("epoch   1/1") for line in lines) == 1          # rank 0 alone prints
+    assert lines[0].startswith("data parallel: world_size 2") and "global batch 64" in lines[0]
+    assert sum(line.startswith("epoch   2/2") for line in lines) == 1          # rank 0 alone prints
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
     assert sorted(os.listdir(out)) == ["best.npz", "config.json", "last.npz", "metrics.csv"]
+    last = (out / "metrics.csv").read_text().splitlines()[-1].split(",")
+    assert float(last[4]) >= 0.9, last                                        # test accuracy after 2 epochs
 
 
 @needs_mpi
