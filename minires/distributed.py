@@ -113,6 +113,7 @@ class MPIWorld:
         sys.stdout.flush()
         sys.stderr.flush()
         self.comm.Abort(code)
+        os._exit(code)   # the launcher is ending every rank; run no exit handlers (MPI_Finalize) meanwhile
 
     # GPU arrays (CuPy): NCCL, or a round trip through host memory
     def _allreduce_gpu(self, a, op):
@@ -228,7 +229,6 @@ def _install_excepthook(world):
     def hook(kind, value, tb):
         sys.stderr.write(f"[rank {world.rank} of {world.size}] " + "".join(traceback.format_exception(kind, value, tb)))
         world.abort(1)
-        os._exit(1)   # MPI_Abort has asked the launcher to end every rank; do not run exit handlers meanwhile
 
     sys.excepthook = hook
 
