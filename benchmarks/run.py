@@ -6,6 +6,7 @@ ceiling, and peak memory. See benchmarks/README.md for what is measured and the 
     python benchmarks/run.py --cases conv3x3 "resnet20 train" --reps 7 --markdown results.md
     python benchmarks/run.py --rounds 3                        # a shared machine: pool 3 rounds
     python benchmarks/run.py --device cuda                     # CuPy against PyTorch on a GPU
+    python benchmarks/run.py --scaling                         # data parallelism: 1x2 vs 2x1 (scaling.py)
 
 Every (framework, case) runs in a fresh Python process, so its peak RSS is its own. Each
 process sets the thread count (OMP/OPENBLAS/MKL_NUM_THREADS, and torch.set_num_threads),
@@ -150,7 +151,14 @@ def main(argv=None):
     p.add_argument("--markdown", help="also write the report to this file")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--smoke", action="store_true", help="tiny shapes, 1 rep: checks that everything runs")
+    p.add_argument("--scaling", action="store_true",
+                   help="only the data-parallel scaling case: ResNet-20 at global batch 128 on 1 process x 2 "
+                        "threads and 2 processes x 1 thread (benchmarks/scaling.py; needs mpiexec)")
     args = p.parse_args(argv)
+    if args.scaling:
+        import scaling
+        return scaling.main(["--reps", str(args.reps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+                            + (["--smoke"] if args.smoke else []) + (["--markdown", args.markdown] if args.markdown else []))
     args.cases = args.cases or (CASES if args.smoke else DEFAULT_CASES[args.device])   # smoke: every case
     if args.smoke:
         args.reps, args.warmup = 1, 0

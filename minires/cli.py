@@ -133,13 +133,14 @@ def cmd_gradcheck(args):
 
 
 TRAIN_OPTIONS = ("model", "data", "epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
-                 "warmup_epochs", "device", "dtype", "seed", "augment")
+                 "warmup_epochs", "device", "dtype", "seed", "augment", "sync_bn")
 
 
 def cmd_train(args):
     """Train a model; with no options, ResNet-20 on the bundled digits on the CPU."""
     import time
 
+    from .distributed import get_world
     from .train import fit
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     if args.resume:
@@ -154,6 +155,7 @@ def cmd_train(args):
         return 0
     cfg_name = f"{given.get('model', 'resnet20')}-{given.get('data', 'digits')}"
     out = args.out or os.path.join("runs", f"{cfg_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = get_world().broadcast_object(out)   # under mpiexec: rank 0's clock names the folder
     if os.path.exists(os.path.join(out, "last.npz")):
         raise ValueError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
     fit(out=out, progress=not args.no_progress, plot=not args.no_plot, root=args.data_root,
@@ -256,7 +258,8 @@ def build_parser():
     p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default: resnet20)")
     p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default: digits)")
     p.add_argument("--epochs", type=positive_int("epochs"), help="passes over the training set (default: 30)")
-    p.add_argument("--batch-size", type=positive_int("batch size"), help="images per step (default: 64)")
+    p.add_argument("--batch-size", type=positive_int("batch size"),
+                   help="images per step; per process under mpiexec (global batch: x processes) (default: 64)")
     p.add_argument("--lr", type=positive_float("the learning rate"), help="peak learning rate (default: 0.1)")
     p.add_argument("--momentum", type=momentum_type(), help="SGD momentum, in [0, 1) (default: 0.9)")
     p.add_argument("--weight-decay", type=nonnegative_float("weight decay"), help="L2 penalty (default: 5e-4)")
@@ -267,6 +270,8 @@ def build_parser():
     p.add_argument("--device", choices=["cpu", "cuda"], help=device_help + " (default: cpu)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--seed", type=nonnegative_int("the seed"), help="initial weights and batch order (default: 0)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under mpiexec: batch norm statistics over every process's images (SyncBatchNorm)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop and flip (default: on for CIFAR-10, off for digits and MNIST)")
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
@@ -370,6 +375,7 @@ def main(argv=None):
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        _end_other_processes("interrupted")
         return 130
     except UsageError as e:
         print(f"minires {args.command}: error: {e} (see: minires {args.command} --help)", file=sys.stderr)
@@ -377,7 +383,16 @@ def main(argv=None):
     except (ValueError, TypeError, KeyError, RuntimeError, OSError, ArithmeticError, ImportError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError would add quotes
         print(f"minires {args.command}: error: {message}", file=sys.stderr)
+        _end_other_processes(f"minires {args.command} failed on this rank; ending every rank")
         return 1
+
+
+def _end_other_processes(message):
+    """Under mpiexec, a rank that fails ends them all (the others may wait for it in an all-reduce)."""
+    if "minires.distributed" in sys.modules:
+        from .distributed import abort_others, current_world
+        if current_world() is not None:
+            abort_others(current_world(), message)
 
 
 if __name__ == "__main__":

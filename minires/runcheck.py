@@ -20,7 +20,8 @@ from .backend import DEVICES
 FORMAT = "minires-train-1"
 DEFAULTS = dict(model="resnet20", data="digits", epochs=30, batch_size=64, lr=0.1, momentum=0.9,
                 weight_decay=5e-4, schedule="cosine", warmup_epochs=0, device="cpu", dtype="float32", seed=0,
-                augment=None)
+                augment=None, sync_bn=False,
+                world_size=1)  # world_size: recorded, not chosen -- the number of processes (see distributed.py)
 LIMIT = 1 << 20           # epochs and batch size: anything above is a typo or a tampered file
 
 
@@ -72,6 +73,10 @@ def config_problems(cfg):
         problems.append(f"seed must be an integer >= 0, got {get('seed')!r:.80}")
     if get("augment") not in (None, True, False):
         problems.append(f"augment must be true, false or null, got {get('augment')!r:.80}")
+    if get("sync_bn") not in (None, True, False):
+        problems.append(f"sync_bn must be true or false, got {get('sync_bn')!r:.80}")
+    if get("world_size") is not None and not _int_in(get("world_size"), 1, LIMIT):
+        problems.append(f"world_size must be a positive integer, got {get('world_size')!r:.80}")
     return problems
 
 

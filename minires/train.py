@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import nn
+from . import data_parallel, distributed, nn
 from .backend import check_device, to_numpy
 from .data import DataLoader, load_dataset
 from .models import get_model
@@ -70,8 +70,9 @@ class Run:
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
                              weight_decay=cfg["weight_decay"])
-        # drop_last: a last batch of one image would leave batch norm a single value per channel
-        self.steps_per_epoch = len(self.train_set) // cfg["batch_size"] or 1
+        # drop_last: a last batch of one image would leave batch norm a single value per channel;
+        # with W processes a step takes a global batch of batch_size x W images
+        self.steps_per_epoch = len(self.train_set) // (cfg["batch_size"] * cfg["world_size"]) or 1
         total = cfg["epochs"] * self.steps_per_epoch
         self.schedule = make_schedule(cfg["schedule"], self.optimizer, total,
                                       warmup_steps=cfg["warmup_epochs"] * self.steps_per_epoch)
@@ -82,10 +83,15 @@ class Run:
         self.train_loader = DataLoader(self.train_set, cfg["batch_size"], drop_last=True,
                                        device=cfg["device"], augment=augment)
         self.test_loader = DataLoader(self.test_set, 256, shuffle=False, device=cfg["device"])
+        self.parallel = data_parallel.data_parallel(self)   # None in a single process
 
     # ----- checkpoints -----
     def save(self, path, position, history, best):
         """Model, optimizer, schedule, the epoch's generator and the position in the run, atomically."""
+        if self.parallel is not None:   # every rank's generator goes in; only rank 0 writes
+            position = self.parallel.gather_position(position)
+            if not distributed.is_writer():
+                return
         arrays = {"model/" + k: to_numpy(v) for k, v in self.model.state_dict().items()}
         optim = self.optimizer.state_dict()
         arrays.update({f"optim/buffer{i}": b for i, b in enumerate(optim["buffers"])})
@@ -163,12 +169,16 @@ def _main_thread():
     return threading.current_thread() is threading.main_thread()
 
 
+@data_parallel.rank0_prints
 def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, plot=True, root=None,
         download=True, callback=None, **options):
     """Train ``model`` (a name from minires.models.MODELS) on ``data`` (a name from minires.data.DATASETS).
 
     ``options``: epochs, batch_size, lr, momentum, weight_decay, schedule ('cosine', 'step',
-    'constant'), warmup_epochs, device, dtype, seed, augment (None: the data set's default).
+    'constant'), warmup_epochs, device, dtype, seed, augment (None: the data set's default),
+    sync_bn (batch norm over all processes' images; only with more than one process).
+    Under ``mpiexec -n W`` every process calls fit: batch_size is per process, the global
+    batch W x batch_size; rank 0 alone prints and writes files (minires/data_parallel.py).
     ``out``: the run folder (config.json, metrics.csv, curves.png, last.npz, best.npz); with
     ``resume=True`` the run saved there continues, with the configuration saved there.
     ``callback(step, loss)``, if given, is called after every training step.
@@ -191,6 +201,10 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
     if out is not None:
         check_writable(out)                                 # before a whole epoch is spent
         remove_stale_temporaries(out)                       # litter of writes killed half-way
+    world = distributed.get_world()
+    cfg = data_parallel.configure(cfg, world, resume)   # records world_size; a resume keeps the global batch
+    if world.size > 1:
+        print(data_parallel.describe(cfg, world))
     run = _build_run(cfg, root, download and not resume, resume)
     history, best, position = [], 0.0, {"epoch": 0, "batch": 0, "rng": None, "stats": None}
     if out is not None:
@@ -201,6 +215,8 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
             if position["batch"] >= run.steps_per_epoch:
                 raise CheckpointError(f"{last}: position.batch {position['batch']} is past the end of an epoch "
                                       f"({run.steps_per_epoch} batches)")
+            if run.parallel is not None:
+                position = run.parallel.restore_position(position)
             print(f"resuming {out} at epoch {position['epoch'] + 1}, batch {position['batch']}")
         else:
             _write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=2) + "\n")
@@ -211,9 +227,13 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
         print("note: matplotlib is not installed, so no curves.png (pip install matplotlib)")
         plot = False
     with finish_batch_on_ctrl_c() as ctrl_c:
+        if run.parallel is not None:   # with W processes, "stop" changes only where every rank agrees
+            ctrl_c = run.parallel.stop_flags(ctrl_c)
         for epoch in range(position["epoch"], cfg["epochs"]):
             rng = np.random.default_rng([cfg["seed"], epoch])      # this epoch's order and augmentation
             order = rng.permutation(len(run.train_set))
+            if run.parallel is not None:   # this process's shard, and its own generator for augmentation
+                order, rng = run.parallel.shard(order, epoch)
             start, stats = 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": run.schedule.lr}
             if position["rng"] is not None and epoch == position["epoch"]:  # resuming mid-epoch
                 start, stats = position["batch"], position["stats"]
@@ -226,7 +246,10 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
                     print(f"saved {os.path.join(out, 'last.npz')}; continue with: minires train --resume {out}")
                 print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
                 return history
-            test_loss, test_acc, _, _ = evaluate(run.model, run.test_loader, run.criterion)
+            if run.parallel is None:
+                test_loss, test_acc, _, _ = evaluate(run.model, run.test_loader, run.criterion)
+            else:   # each process its share of the test set, added up
+                test_loss, test_acc = run.parallel.evaluate(run.model, run.criterion, ctrl_c)
             row = dict(epoch=epoch + 1, train_loss=stats["loss"] / stats["seen"],
                        train_acc=stats["correct"] / stats["seen"], test_loss=test_loss, test_acc=test_acc,
                        lr=stats["lr"], seconds=stats["seconds"], images_per_s=stats["seen"] / max(stats["seconds"], 1e-9))
@@ -301,16 +324,20 @@ def _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callbac
         loss = run.criterion(logits, y)
         model.zero_grad()
         model.backward(run.criterion.backward())
+        if run.parallel is not None:   # one all-reduce: every process now holds the global batch's gradient
+            run.parallel.average_gradients()
         run.optimizer.step()
         run.schedule.step()
-        loss = float(loss)
+        loss, correct, seen = float(loss), int((to_numpy(logits.argmax(axis=1)) == to_numpy(y)).sum()), len(y)
+        if run.parallel is not None:   # the global batch's numbers, and one answer to "stop?"
+            loss, correct, seen = run.parallel.reduce_step(loss, correct, seen, ctrl_c)
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss} at epoch {epoch + 1}, batch {b}; "
                                      f"try a smaller learning rate (now {cfg['lr']})")
         stats["seconds"] += time.perf_counter() - t0
-        stats["loss"] += loss * len(y)
-        stats["correct"] += int((to_numpy(logits.argmax(axis=1)) == to_numpy(y)).sum())
-        stats["seen"] += len(y)
+        stats["loss"] += loss * seen
+        stats["correct"] += correct
+        stats["seen"] += seen
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss'] / stats['seen']:.3f}", acc=f"{stats['correct'] / stats['seen']:.1%}",
@@ -352,5 +379,7 @@ def write_metrics(path, history):
 
 
 def _write_text(path, text):
+    if not distributed.is_writer():   # under mpiexec only rank 0 writes files
+        return
     with atomic_write(path) as f:
         f.write(text.encode("utf-8"))

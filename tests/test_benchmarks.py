@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import cases  # noqa: E402
 import run  # noqa: E402
+import scaling  # noqa: E402
 from minires import gpu_available  # noqa: E402
 
 
@@ -83,3 +84,18 @@ def test_smoke_run_on_the_gpu(tmp_path):
 def test_unknown_case_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown case"):
         cases.build("resnet9000", "minires")
+
+
+def test_scaling_smoke_on_one_process_and_the_volume_table(tmp_path):
+    report = tmp_path / "scaling.md"
+    proc = _run_suite(tmp_path, "--scaling", "--smoke", "--markdown", str(report))
+    assert proc.returncode == 0, proc.stderr
+    text = report.read_text()
+    assert "| 1 x 2 | 8 |" in text and "| ResNet-50 | 25,557,032 | 102.23 MB | 64 |" in text
+    assert "| 2 x 1 |" in text   # measured, or "failed: no mpiexec here" where MPI is not installed
+
+
+def test_ring_allreduce_sends_nearly_twice_the_gradient():
+    assert scaling.ring_allreduce_bytes(1000, 2) == 4000          # 2 processes: each sends half, twice
+    assert scaling.ring_allreduce_bytes(1000, 64) == 2 * 63 / 64 * 4000
+    assert abs(scaling.allreduce_seconds(25_000_000, 8, 10, latency_s=0) - 2 * 7 / 8 * 1e8 * 8 / 1e10) < 1e-12

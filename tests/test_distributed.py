@@ -1,0 +1,348 @@
+"""Data parallelism: the world, the sampler, gradient averaging, SyncBatchNorm, and training under mpiexec.
+
+Two kinds of test. The first half runs everywhere: a single process, and ranks simulated by
+threads (``distributed.simulate``). The second half launches ``mpiexec -n 2`` on this machine
+(127.0.0.1 only: Hydra starts both ranks locally) through subprocess with a timeout, running
+the cases in tests/mpi_cases.py; it is skipped, saying so, where mpi4py or mpiexec is missing.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minires import check_module, distributed as D, gpu_available, nn
+from minires.data_parallel import configure
+from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
+
+
+# ----- a single process -----
+
+def _clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def test_a_single_process_never_imports_mpi():
+    code = ("import sys, minires.train, minires.distributed as d; w = d.get_world(); "
+            "print(w.size, w.rank, 'mpi4py' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "0", "False"]
+
+
+def test_under_a_launcher_without_mpi4py_the_error_says_what_to_install():
+    code = ("import sys; sys.modules['mpi4py'] = None\n"     # as if mpi4py were not installed
+            "from minires.cli import main; sys.exit(main(['train', '--epochs', '1']))")
+    out = subprocess.run([sys.executable, "-c", code], env=_clean_env(PMI_SIZE="2", PMI_RANK="0"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "one of 2 processes, but mpi4py is not installed: pip install 'minires[mpi]'" in out.stderr
+
+
+@pytest.mark.parametrize("env, size", [
+    ({}, 1), ({"PMI_SIZE": "4"}, 4), ({"OMPI_COMM_WORLD_SIZE": "3"}, 3), ({"MV2_COMM_WORLD_SIZE": "2"}, 2),
+    ({"PMIX_RANK": "0", "SLURM_STEP_NUM_TASKS": "8"}, 8), ({"SLURM_STEP_NUM_TASKS": "8"}, 1), ({"PMI_SIZE": "1"}, 1)])
+def test_the_launchers_variables_give_the_world_size(env, size):
+    assert D.launcher_size(env) == size
+
+
+def test_the_single_world_is_the_identity():
+    a = np.arange(4.0)
+    assert D.SINGLE.allreduce(a) is a and a.tolist() == [0, 1, 2, 3]
+    assert D.SINGLE.allgather_object("x") == ["x"] and D.get_world() is D.SINGLE
+
+
+# ----- the sampler -----
+
+def test_the_sampler_follows_torchs_rules():
+    n, W = 10, 3
+    parts = [D.DistributedSampler(n, W, r, seed=5) for r in range(W)]
+    for s in parts:
+        s.set_epoch(2)
+    shards = [list(s) for s in parts]
+    order = np.random.default_rng([5, 2]).permutation(n)            # the single-process order
+    padded = np.concatenate([order, order[:2]])                      # ceil(10/3) = 4 each: padded by 2
+    assert [len(s) for s in parts] == [4, 4, 4] and all(len(x) == 4 for x in shards)
+    for r in range(W):
+        assert shards[r] == padded[r::W].tolist()                    # dealt out like cards
+    assert sorted(sum(shards, [])) == sorted(padded.tolist())
+    dropped = [list(D.DistributedSampler(n, W, r, seed=5, drop_last=True)) for r in range(W)]
+    assert [len(x) for x in dropped] == [3, 3, 3] and len(set(sum(dropped, []))) == 9
+    parts[0].set_epoch(3)
+    assert list(parts[0]) != shards[0]                               # a new permutation each epoch
+    assert list(D.DistributedSampler(n, W, 1, shuffle=False)) == [1, 4, 7, 0]
+
+
+def test_the_first_batches_of_all_ranks_are_the_single_process_batch():
+    order, W, B = np.random.default_rng(0).permutation(100), 4, 8
+    firsts = [D.DistributedSampler(100, W, r).split(order)[:B] for r in range(W)]
+    assert sorted(np.concatenate(firsts).tolist()) == sorted(order[:W * B].tolist())
+
+
+def test_the_sampler_refuses_a_bad_rank():
+    with pytest.raises(ValueError, match="rank must be in 0..1"):
+        D.DistributedSampler(10, 2, 2)
+
+
+# ----- ranks simulated by threads -----
+
+def test_simulated_syncbn_over_two_ranks_is_batchnorm_over_the_whole_batch():
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((6, 3, 4, 4)) * 2 + 1, rng.standard_normal((6, 3, 4, 4))
+    bn = nn.BatchNorm2d(3).to(dtype=np.float64)
+    bn.weight.data[...] = [0.5, 2.0, -1.0]
+    y = bn(x)
+    dx = bn.backward(g)
+    ranks = [convert_sync_batchnorm(nn.BatchNorm2d(3).to(dtype=np.float64)) for _ in range(2)]
+    for r in ranks:
+        r.weight.data[...] = [0.5, 2.0, -1.0]
+
+    def step():
+        w = D.get_world()
+        m, part = ranks[w.rank], slice(3 * w.rank, 3 * w.rank + 3)
+        return m(x[part]), m.backward(g[part]), m.weight.grad.copy()
+    (y0, dx0, w0), (y1, dx1, w1) = D.simulate(2, step)
+    np.testing.assert_allclose(np.concatenate([y0, y1]), y, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([dx0, dx1]), dx, atol=1e-12)
+    np.testing.assert_allclose(w0 + w1, bn.weight.grad, atol=1e-12)     # the shares add up
+    np.testing.assert_allclose(ranks[1].running_var, bn.running_var, atol=1e-12)
+
+
+def test_simulated_gradient_averaging_is_one_big_batch():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((8, 5)), rng.integers(0, 3, 8)
+
+    def grads(xb, yb):
+        nn.manual_seed(0)
+        lin, loss = nn.Linear(5, 3).to(dtype=np.float64), nn.CrossEntropyLoss()
+        loss(lin(xb), yb)
+        lin.backward(loss.backward())
+        return lin
+
+    full = grads(x, y)
+    models = [grads(x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]) for r in range(2)]
+    D.simulate(2, lambda: D.average_gradients(models[D.get_world().rank]))
+    for m in models:
+        np.testing.assert_allclose(m.weight.grad, full.weight.grad, atol=1e-15)
+        np.testing.assert_allclose(m.bias.grad, full.bias.grad, atol=1e-15)
+
+
+def test_simulated_rank_that_raises_ends_every_rank():
+    def work():
+        w = D.get_world()
+        if w.rank == 1:
+            raise ValueError("rank 1 broke")
+        w.allreduce(np.ones(2))                 # would wait for rank 1 forever
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="rank 1 broke"):
+        D.simulate(2, work)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_the_consistency_check_names_the_first_difference():
+    def check():
+        w = D.get_world()
+        facts = D.model_facts(nn.Linear(3, 2 + w.rank), {"lr": 0.1})
+        D.check_same_everywhere(facts)
+    with pytest.raises(RuntimeError, match=r"parameter weight is \(\(2, 3\), 'float32'\) on rank 0 but "
+                                           r"\(\(3, 3\), 'float32'\) on rank 1"):
+        D.simulate(2, check)
+    D.simulate(2, lambda: D.check_same_everywhere(D.model_facts(nn.Linear(3, 2), {"lr": 0.1})))  # agree: quiet
+
+
+def test_broadcast_state_copies_rank_0():
+    models = [nn.Linear(3, 2) for _ in range(2)]
+    models[1].weight.data[...] = 7
+    D.simulate(2, lambda: D.broadcast_state(models[D.get_world().rank]))
+    np.testing.assert_array_equal(models[0].weight.data, models[1].weight.data)
+    assert not np.any(models[1].weight.data == 7)
+
+
+# ----- SyncBatchNorm on one process, and the config -----
+
+def test_syncbn_on_one_process_is_batchnorm_and_passes_a_gradient_check(rng):
+    x = rng.standard_normal((3, 4, 3, 3)) + 2
+    bn = nn.BatchNorm2d(4).to(dtype=np.float64)
+    sync = convert_sync_batchnorm(nn.BatchNorm2d(4).to(dtype=np.float64))
+    np.testing.assert_allclose(sync(x), bn(x), atol=1e-13)
+    assert check_module(sync, x).ok
+    assert check_module(sync.eval(), x).ok
+
+
+def test_convert_keeps_parameters_keys_and_names():
+    from minires.models import resnet20
+    model = resnet20(num_classes=10, in_channels=1)
+    keys, weight = list(model.state_dict()), model.layer2[1].bn2.weight
+    convert_sync_batchnorm(model)
+    assert list(model.state_dict()) == keys                       # a checkpoint loads into either
+    assert isinstance(model.layer2[1].bn2, SyncBatchNorm) and model.layer2[1].bn2.weight is weight
+    assert model.layer2[1].bn2.path == "layer2.1.bn2"
+    assert not [m for m in model.modules() if type(m) is nn.BatchNorm2d]
+
+
+def test_configure_records_the_world_and_a_resume_keeps_the_global_batch():
+    class World:
+        size = 4
+    cfg = {"batch_size": 32, "world_size": 2}
+    assert configure(cfg, World, resume=False) == {"batch_size": 32, "world_size": 4}
+    assert configure(cfg, World, resume=True) == {"batch_size": 16, "world_size": 4}   # 64 = 16 x 4
+    World.size = 3
+    with pytest.raises(ValueError, match="global batch of 64 .* cannot be split evenly over 3 processes"):
+        configure(cfg, World, resume=True)
+
+
+# ----- under mpiexec -n 2 -----
+
+def _mpiexec():
+    """mpiexec next to this Python (a venv with the mpich wheel), else on PATH; None without mpi4py."""
+    if importlib.util.find_spec("mpi4py") is None:
+        return None
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")
+
+
+MPIEXEC = _mpiexec()
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpi4py or mpiexec is not installed here "
+                                                       "(pip install 'minires[mpi]'), so nothing runs under mpiexec")
+
+
+def mpirun(args, timeout=300, n=2):
+    """``mpiexec -n 2 ARGS`` on this machine; never waits longer than ``timeout`` seconds."""
+    cmd = [MPIEXEC, "-n", str(n)] + args
+    env = _clean_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", HYDRA_HOST_FILE="")
+    env.pop("HYDRA_HOST_FILE")
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def run_case(tmp_path, case, *extra, timeout=300):
+    out = tmp_path / f"{case}.json"
+    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), case, str(out), *extra], timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def equivalence(tmp_path_factory):
+    return run_case(tmp_path_factory.mktemp("mpi"), "equivalence")
+
+
+@needs_mpi
+def test_two_ranks_of_32_equal_one_of_64_without_batch_norm(equivalence):
+    found = equivalence["plain"]
+    print(f"3 SGD steps, float64: largest parameter difference {found['vs_single']:.1e}")
+    assert equivalence["world_size"] == 2
+    assert found["vs_single"] < 1e-10 and found["between_ranks"] == 0
+
+
+@needs_mpi
+def test_two_ranks_with_syncbn_equal_one_resnet_of_64(equivalence):
+    found = equivalence["syncbn"]
+    print(f"ResNet-20 + SyncBatchNorm: parameters {found['vs_single']:.1e}, running statistics "
+          f"{found['buffers_vs_single']:.1e} from the single process")
+    assert found["vs_single"] < 1e-10 and found["buffers_vs_single"] < 1e-10
+    assert found["between_ranks"] == 0 and found["buffers_between_ranks"] == 0
+
+
+@needs_mpi
+def test_without_syncbn_the_ranks_statistics_differ_and_so_does_the_result(equivalence):
+    found, stats = equivalence["bn"], equivalence["bn_statistics"]
+    print(f"plain BatchNorm2d, 32 images per rank: the first layer's per-channel means are up to "
+          f"{stats['mean_rank_vs_global']:.3f} from the global batch's, its variances up to "
+          f"{stats['var_rank_vs_global']:.1%}; after 3 steps the parameters differ by {found['vs_single']:.3f} "
+          f"and the running statistics by {found['buffers_vs_single']:.3f}")
+    assert stats["mean_rank_vs_global"] > 1e-3 and stats["var_rank_vs_global"] > 1e-3
+    assert found["vs_single"] > 1e-4
+    assert found["between_ranks"] == 0               # the gradients are still averaged: parameters agree
+    assert found["buffers_between_ranks"] > 1e-4     # ... but each rank's running statistics are its own
+
+
+@needs_mpi
+def test_syncbn_passes_a_gradient_check_across_ranks(tmp_path):
+    errors = run_case(tmp_path, "gradcheck")
+    print(errors)
+    assert errors["input"] < 1e-6 and errors["weight"] < 1e-6 and errors["bias"] < 1e-6
+    assert errors["input_gradient_norm"] > 0.1       # not a trivially zero gradient
+
+
+@needs_mpi
+def test_different_settings_on_the_ranks_are_named(tmp_path):
+    messages = run_case(tmp_path, "mismatch")["messages"]
+    assert len(messages) == 2 and messages[0] == messages[1]
+    assert "option 'lr' is 0.1 on rank 0 but 0.2 on rank 1" in messages[0]
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_every_rank(tmp_path):
+    t0 = time.perf_counter()
+    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), "fail", str(tmp_path / "x.json")],
+                  timeout=120)
+    assert proc.returncode != 0
+    assert "[rank 1 of 2]" in proc.stderr and "ValueError: rank 1 broke on purpose" in proc.stderr
+    assert not (tmp_path / "x.json").exists() and time.perf_counter() - t0 < 120
+
+
+@needs_mpi
+def test_mpiexec_minires_train_learns_the_digits_and_writes_one_run_folder(tmp_path):
+    """The short version of the 30-epoch comparison in benchmarks/README.md: 2 epochs, 2 x 32 images."""
+    out = tmp_path / "run"
+    proc = mpirun([sys.executable, "-m", "minires.cli", "train", "--epochs", "2", "--batch-size", "32",
+                   "--out", str(out), "--no-progress", "--no-plot"])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("data parallel: world_size 2") and "global batch 64" in lines[0]
+    assert sum(line.startswith("epoch   2/2") for line in lines) == 1          # rank 0 alone prints
+    assert json.loads((out / "config.json").read_text())["world_size"] == 2
+    assert sorted(os.listdir(out)) == ["best.npz", "config.json", "last.npz", "metrics.csv"]
+    last = (out / "metrics.csv").read_text().splitlines()[-1].split(",")
+    assert float(last[4]) >= 0.9, last                                        # test accuracy after 2 epochs
+
+
+@needs_mpi
+def test_a_rank_failing_in_the_cli_ends_both(tmp_path):
+    """MPMD: rank 0 trains the digits, rank 1 asks for a CIFAR-10 that is not there."""
+    common = [sys.executable, "-m", "minires.cli", "train", "--epochs", "1", "--out", str(tmp_path / "run"),
+              "--no-progress"]
+    cmd = common + [":", "-n", "1"] + common + ["--data", "cifar10", "--data-root", str(tmp_path / "none"),
+                                                 "--no-download"]
+    proc = mpirun(cmd, timeout=120, n=1)
+    assert proc.returncode != 0
+    assert "minires train: error:" in proc.stderr and "cifar" in proc.stderr.lower()
+
+
+@needs_mpi
+def test_resume_on_the_same_number_of_processes_is_exact_and_on_one_equal_to_rounding(tmp_path):
+    from minires.train import fit
+    from minires.weights import load_checkpoint
+    run_case(tmp_path, "resume", str(tmp_path))
+    full, _ = load_checkpoint(tmp_path / "full" / "last.npz")
+    same, meta = load_checkpoint(tmp_path / "part2" / "last.npz")
+    for key in full:
+        np.testing.assert_array_equal(full[key], same[key], err_msg=key)     # bit for bit
+    fit(out=str(tmp_path / "part1"), resume=True, progress=False, plot=False)  # 2 processes -> this one
+    one, meta1 = load_checkpoint(tmp_path / "part1" / "last.npz")
+    worst = max(float(np.max(np.abs(full[k] - one[k]))) for k in full if full[k].dtype.kind == "f")
+    print(f"resumed on 1 process instead of 2: parameters within {worst:.1e} of the uninterrupted run (float32)")
+    assert worst < 1e-3 and meta1["config"]["world_size"] == 1 and meta1["config"]["batch_size"] == 256
+    assert abs(meta1["history"][-1]["train_loss"] - meta["history"][-1]["train_loss"]) < 1e-4
+
+
+@needs_mpi
+@pytest.mark.skipif(not gpu_available(), reason="no GPU here: CuPy is not installed or no CUDA device answers")
+def test_gpu_ranks_all_reduce_through_nccl_or_host_buffers(tmp_path):
+    found = run_case(tmp_path, "gpu")
+    expected = (np.arange(6) * 3).tolist()                      # rank 0's x1 + rank 1's x2
+    assert found["host"] == expected and not found["host_used_nccl"]
+    assert found["nccl"] == expected                            # NCCL, or host buffers where NCCL refused
+    print(f"NCCL used: {found['nccl_used_nccl']} (two ranks on one GPU: NCCL refuses, host buffers then)")
+    assert found["syncbn_cpu_vs_gpu"] < 1e-12
