@@ -77,17 +77,37 @@ def _run(model, x, upstream):
     return y, dx, grads, buffers
 
 
-def _assert_close(a, b, what):
+def _assert_close(a, b, what, tol=1e-10):
     scale = max(float(np.max(np.abs(b))), 1e-30) if np.size(b) else 1.0
-    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * scale, err_msg=what)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def _input_side(name, train):
+    """Input size: small, except where training-mode batch norm needs more values per channel.
+
+    The ImageNet nets train on their fixture's 64x48 input: at 32x32 the last stage's batch
+    norm would see 2 values per channel, and its gradient amplifies rounding 1e4-fold.
+    """
+    if name.startswith(("resnet20", "resnet3", "resnet4", "resnet5", "resnet11", "plain")):
+        return 16
+    if name == "resnet1202":
+        return 8
+    return None if train else 32
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name", MODEL_FIXTURES)
 def test_every_model_fast_equals_plain(name, train):
     """Outputs, the input gradient, every parameter gradient and the running statistics agree
-    to 1e-10 (float64) on the fast and the plain path, in training and in evaluation mode."""
-    model, x = fixture_model(name, small=True)
+    to 1e-10 (float64) on the fast and the plain path, in training and in evaluation mode.
+
+    One exception, plain110 in training mode (1e-6): a deep plain net with batch norm is
+    chaotic in training mode -- rounding differences grow about 1.2x per layer (see
+    tests/test_parity.py, where PyTorch and minires, both in float64, differ by 4e-8) -- and
+    the two paths add in different orders.
+    """
+    tol = 1e-6 if name == "plain110" and train else 1e-10
+    model, x = fixture_model(name, small=_input_side(name, train))
     model.train(train)
     upstream = np.random.default_rng(7).standard_normal((x.shape[0], model.fc.out_features))
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
@@ -95,12 +115,12 @@ def test_every_model_fast_equals_plain(name, train):
     model.load_state_dict(state)                       # the same running statistics to start from
     with plain():
         slow = _run(model, x, upstream)
-    _assert_close(fast[0], slow[0], "output")
-    _assert_close(fast[1], slow[1], "input gradient")
+    _assert_close(fast[0], slow[0], "output", tol)
+    _assert_close(fast[1], slow[1], "input gradient", tol)
     for k in fast[2]:
-        _assert_close(fast[2][k], slow[2][k], f"gradient of {k}")
+        _assert_close(fast[2][k], slow[2][k], f"gradient of {k}", tol)
     for k in fast[3]:
-        _assert_close(fast[3][k], slow[3][k], f"buffer {k}")
+        _assert_close(fast[3][k], slow[3][k], f"buffer {k}", tol)
 
 
 def test_backward_refuses_a_path_other_than_its_forwards(rng):

@@ -37,7 +37,6 @@ Every rank must call forward (and backward) of every SyncBatchNorm in the same o
 same mode: an all-reduce waits for all ranks. Evaluation mode uses the running statistics,
 which are equal on every rank, and does not communicate.
 """
-from .module import is_grad_enabled
 from .norm import BatchNorm2d
 from ..backend import xp_of
 
@@ -81,7 +80,7 @@ class SyncBatchNorm(BatchNorm2d):
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
         y = self.weight.data.reshape(shape) * xhat + self.bias.data.reshape(shape)
-        self.cache = (xhat, inv_std, M) if is_grad_enabled() else None
+        self.save_for_backward(xhat, inv_std, M)
         return y
 
     def _update_running_stats(self, mean, var, M):
@@ -95,9 +94,7 @@ class SyncBatchNorm(BatchNorm2d):
     def backward(self, grad_out):
         """grad_out (N, C, H, W) -> grad wrt x; adds this rank's shares into weight.grad and bias.grad."""
         from ..distributed import get_world
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        xhat, inv_std, M = self.cache
+        xhat, inv_std, M = self.saved
         xp = xp_of(grad_out)
         C = self.num_features
         shape = (1, C, 1, 1)
