@@ -124,6 +124,12 @@ def _check_case(name, spec, fn, case):
         dy_shape = np.shape(spec["forward"](*inputs, **case))
         return ExerciseResult(name, "error", f"{title}: ERROR, your function raised {type(e).__name__}: {e}"
                                              f"{_your_line(e)}\n  (it was called with {shapes}, dy {dy_shape})")
+    broken = gc.ok and spec.get("rules", lambda *a, **k: None)(fn, **case)
+    if broken:  # a rule the gradient check cannot see (max-pool's ties)
+        t, message = broken
+        return ExerciseResult(name, "fail", f"{title}: FAIL (the gradient check passes, a rule does not)\n"
+                                            f"  {t:<8} WRONG\n           hint: {t}: {message}",
+                              tensor=t, hints=[f"{t}: {message}"], gradcheck=gc)
     if gc.ok:
         cases = "; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in spec["cases"] if c)
         return ExerciseResult(name, "pass", f"{fn_name}: PASS (largest relative error {gc.max_error:.1e}"
@@ -140,7 +146,7 @@ def _check_case(name, spec, fn, case):
         lines.append(f"  {t:<8} WRONG   (relative error {row['error']:.1e}, tolerance {TOL:.0e})")
         lines.append(f"           worst entries, yours vs numerical: "
                      f"{_worst(yours[t], row['numeric'].reshape(yours[t].shape))}")
-        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, alone=wrong_tensors == {t})
+        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, wrong_tensors)
         hints.append(hint)
         lines.append(f"           hint: {hint}")
     return ExerciseResult(name, "fail", "\n".join(lines), tensor=first, hints=hints, gradcheck=gc)
@@ -185,11 +191,9 @@ def _worst(yours, numeric, k=3):
     return "; ".join(parts)
 
 
-def _hint(t, yours, right, spec, inputs, dy, case, alone):
-    """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows.
-
-    ``alone``: every other gradient of this exercise is right.
-    """
+def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors):
+    """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows, else
+    where it is, from which of the exercise's gradients are wrong (``wrong_tensors``)."""
     for tensor, wrong, hint in spec["wrong"](*inputs, dy, **case):
         if tensor == t and relative_error(yours, wrong) < TOL:
             return f"{t}: {hint}"
@@ -207,9 +211,13 @@ def _hint(t, yours, right, spec, inputs, dy, case, alone):
     pattern = spec.get("pattern", lambda *a, **k: None)(t, yours, right, *inputs, dy, **case)
     if pattern:
         return f"{t}: {pattern}"
-    if alone and t in spec.get("alone", {}):
+    if wrong_tensors == {t} and t in spec.get("alone", {}):
         return f"{t}: {spec['alone'][t]}"
-    return f"{t}: " + spec["general"].get(t, "compare your formula with the derivation, term by term")
+    where = spec.get("where", lambda *a: None)(t, wrong_tensors)
+    if where:
+        return f"{t}: {where}"
+    general = spec["general"].get(t, "compare your formula with the derivation, term by term")
+    return f"{t}: " + (general(case) if callable(general) else general)
 
 
 def _your_line(exc):
