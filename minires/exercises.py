@@ -32,6 +32,13 @@ inputs, then dy = dL/dy (same shape as the output):
                                                W2, padding=1), gamma2, beta2) + x)
                        basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy)
                            -> (dx, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2)
+    maxpool(x, kernel_size=2, stride=2, padding=0)
+                       maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0) -> dx
+                       (also checked by a rule on inputs with ties: each window's dy reaches its
+                       maxima once, in total)
+    projection_block(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas)
+                       = relu(bn2(conv2(relu(bn1(conv1(x, stride 2, padding 1))))) + bn_s(conv_s(x, 1x1, stride 2)))
+                       projection_block_backward(x, W1, ..., betas, dy) -> (dx, dW1, ..., dWs, dgammas, dbetas)
 
 Shapes: x (N, IN) and W (OUT, IN) for linear; x (N, C, H, W), W (O, C, KH, KW) for conv2d;
 gamma, beta (C,) for batchnorm.
@@ -41,7 +48,7 @@ import traceback
 
 import numpy as np
 
-from ._exercise_specs import EXERCISES, basic_block, batchnorm, conv2d, linear, relu
+from ._exercise_specs import EXERCISES, basic_block, batchnorm, conv2d, linear, maxpool, projection_block, relu
 from .gradcheck import check_function, relative_error
 
 TOL = 1e-6  # float64 central differences agree with a right backward to ~1e-9
@@ -255,13 +262,24 @@ def check_basic_block(fn, verbose=True):
     return check("basic_block", fn, verbose)
 
 
+def check_maxpool(fn, verbose=True):
+    """Check ``maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0) -> dx`` (and its ties, by a rule)."""
+    return check("maxpool", fn, verbose)
+
+
+def check_projection_block(fn, verbose=True):
+    """Check ``projection_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas, dy)``."""
+    return check("projection_block", fn, verbose)
+
+
 def summary(results):
     """Print one line per ExerciseResult and how many pass; ``results``: a list, or a dict name -> result."""
     results = list(results.values()) if isinstance(results, dict) else list(results)
     for r in results:
-        print(f"  {r.name:<12} {r.status}")
+        print(f"  {r.name:<16} {r.status}")
     print(f"{sum(r.ok for r in results)} of {len(results)} exercises pass")
 
 
-__all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "check", "check_relu", "check_linear",
-           "check_conv2d", "check_batchnorm", "check_basic_block", "summary", "ExerciseResult", "EXERCISES"]
+__all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "check",
+           "check_relu", "check_linear", "check_conv2d", "check_batchnorm", "check_basic_block", "check_maxpool",
+           "check_projection_block", "summary", "ExerciseResult", "EXERCISES"]

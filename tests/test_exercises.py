@@ -10,7 +10,7 @@ import minires.exercises as ex
 from minires import nn
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
-NAMES = ["relu", "linear", "conv2d", "batchnorm", "basic_block"]
+NAMES = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block"]
 
 
 def run_notebook_code(path):
@@ -196,7 +196,7 @@ def test_summary(solutions, capsys):
     results["conv2d"] = ex.check_conv2d(conv2d_backward, verbose=False)
     ex.summary(results)
     out = capsys.readouterr().out
-    assert "relu         pass" in out and "conv2d       not done" in out and "2 of 3 exercises pass" in out
+    assert "relu             pass" in out and "conv2d           not done" in out and "2 of 3 exercises pass" in out
 
 
 # ----------------------------------------------------------------------------- the exercise notebook
@@ -205,7 +205,7 @@ def test_exercise_notebook_runs_as_is_and_reports_not_done(capsys):
     out = capsys.readouterr().out
     assert out.count("not done yet") == len(NAMES)
     assert {name: r.status for name, r in ns["results"].items()} == {name: "not done" for name in NAMES}
-    assert "0 of 5 exercises pass" in out
+    assert f"0 of {len(NAMES)} exercises pass" in out
 
 
 def test_exercise_notebook_holds_placeholders_and_no_answers():
@@ -325,3 +325,72 @@ def test_a_block_with_layer_1_wrong_says_where(solutions):
     assert all(errors[t] < 1e-8 for t in ("dW2", "dgamma2", "dbeta2")) and errors["dgamma1"] > 1e-3
     layer1 = [h for h in r.hints if h.startswith(("dW1", "dgamma1", "dbeta1"))]
     assert layer1 and all("layer 2's gradients" in h and "inner ReLU" in h for h in layer1), r.hints
+
+
+# ----------------------------------------------------------------------------- max-pool's ties, the projection block
+def test_maxpool_to_every_tied_maximum_passes_the_gradient_check_and_fails_the_rule(solutions):
+    ns = run_notebook_code(TUTORIALS / "07_gradcheck_exercises_solutions.ipynb")
+    every_tie = ns["maxpool_backward_every_tie"]
+    r = ex.check_maxpool(every_tie, verbose=False)
+    assert r.status == "fail" and r.gradcheck.ok and r.tensor == "dx"  # the gradient check alone passes
+    assert "adds up to" in r.hints[0] and "not 1" in r.hints[0] and "first" in r.hints[0], r.hints
+
+
+def test_maxpool_split_equally_among_ties_passes_the_rule(solutions):
+    def maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0):
+        k, s, p = kernel_size, stride, padding
+        x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+        dx = np.zeros(x_pad.shape)
+        for i in range(dy.shape[2]):
+            for j in range(dy.shape[3]):
+                w = x_pad[:, :, i * s:i * s + k, j * s:j * s + k]
+                m = w == w.max(axis=(2, 3), keepdims=True)
+                dx[:, :, i * s:i * s + k, j * s:j * s + k] += m / m.sum(axis=(2, 3), keepdims=True) * dy[:, :, i:i + 1, j:j + 1]
+        return dx[:, :, p:p + x.shape[2], p:p + x.shape[3]]
+    assert ex.check_maxpool(maxpool_backward, verbose=False).ok
+
+
+def test_maxpool_mistakes(solutions):
+    def everywhere(x, dy, kernel_size=2, stride=2, padding=0):
+        return np.repeat(np.repeat(dy, 2, axis=2), 2, axis=3)
+    r = ex.check_maxpool(everywhere, verbose=False)
+    assert r.tensor == "dx" and "every position of the window" in r.hints[0], r.hints
+
+    def assigning(x, dy, kernel_size=2, stride=2, padding=0):  # '=' where overlapping windows must add
+        k, s, p = kernel_size, stride, padding
+        x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+        dx = np.zeros(x_pad.shape)
+        n, c = np.indices(dy.shape[:2])
+        for i in range(dy.shape[2]):
+            for j in range(dy.shape[3]):
+                a, b = np.unravel_index(x_pad[:, :, i * s:i * s + k, j * s:j * s + k].reshape(*dy.shape[:2], -1)
+                                        .argmax(axis=2), (k, k))
+                dx[n, c, i * s + a, j * s + b] = dy[:, :, i, j]
+        return dx[:, :, p:p + x.shape[2], p:p + x.shape[3]]
+    r = ex.check_maxpool(assigning, verbose=False)
+    assert "kernel_size=3" in r.report and "ADD" in r.hints[0] and "overlap" in r.hints[0], r.hints
+
+    def crashing(x, dy, kernel_size=2, stride=2, padding=0):
+        if (x == np.round(x)).all():
+            raise ValueError("ties!")
+        return sol(solutions, "maxpool")(x, dy, kernel_size, stride, padding)
+    r = ex.check_maxpool(crashing, verbose=False)
+    assert r.status == "fail" and "raised ValueError: ties!" in r.hints[0]
+
+
+def no_projection_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
+    from minires._exercise_specs import _projection_parts
+    dz = dy * (ex.projection_block(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs) > 0)
+    return [g[0] - _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dz)["dx_short"]] + g[1:]
+
+
+def test_projection_block_mistakes(solutions):
+    r = ex.check_projection_block(wrong(solutions, "projection_block", no_projection_shortcut), verbose=False)
+    assert r.tensor == "dx" and "projection shortcut" in r.hints[0] and r.report.count("WRONG") == 1
+
+    def no_final_relu_on_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
+        from minires._exercise_specs import _projection_parts
+        unmasked = _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy)
+        return g[:7] + [unmasked["dWs"], unmasked["dgammas"], unmasked["dbetas"]]
+    r = ex.check_projection_block(wrong(solutions, "projection_block", no_final_relu_on_shortcut), verbose=False)
+    assert r.tensor == "dWs" and all("final ReLU" in h for h in r.hints), r.hints
