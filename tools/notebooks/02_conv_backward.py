@@ -128,6 +128,48 @@ for k, s, p in [(3, 1, 1), (2, 2, 0)]:
 # The identity fails as soon as windows overlap, and holds when they do not: overwriting is
 # wrong, but only a test with overlapping windows can tell.
 #
+# ## The backward as loops, once
+#
+# Before the matrix form, the chain rule straight on notebook 1's loops, as CS231n does it.
+# Each output is $y[n, o, p, q] = b[o] + \sum (\text{window} \cdot w[o])$, where the window is the
+# patch of $x_{\mathrm{pad}}$ under the filter. Its derivative with respect to $w[o]$ is the window;
+# with respect to the window it is $w[o]$; with respect to $b[o]$ it is 1. So every output sends
+# $dy[n, o, p, q]$ times the window into $dw[o]$, and $dy[n, o, p, q]$ times $w[o]$ into the window's
+# patch of $dx$: with `+=`, because the windows overlap and each pixel collects from all of its
+# windows (the adding of col2im, met above).
+
+# %%
+def conv2d_backward_loops(x, w, dy, stride=1, padding=0):
+    """dy (N, O, OH, OW) -> dx, dw, db, from the definition, one output at a time."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    OH, OW = dy.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for n in range(N):
+        for o in range(O):
+            for p in range(OH):
+                for q in range(OW):
+                    rows = slice(stride * p, stride * p + KH)
+                    cols = slice(stride * q, stride * q + KW)
+                    dw[o] += dy[n, o, p, q] * x_pad[n, :, rows, cols]   # d y / d w[o] = the window
+                    dx_pad[n, :, rows, cols] += dy[n, o, p, q] * w[o]   # d y / d window = w[o]; += : overlaps
+    db = dy.sum(axis=(0, 2, 3))                                          # d y / d b[o] = 1
+    return dx_pad[:, :, padding:padding + H, padding:padding + W], dw, db
+
+
+x_small = rng.standard_normal((2, 3, 6, 6))
+w_small = rng.standard_normal((4, 3, 3, 3))
+y_small, cache_small = conv_forward(x_small, w_small, None, stride=(2, 2), padding=(1, 1))
+dy_small = rng.standard_normal(y_small.shape)
+for name, a, b in zip(("dx", "dw", "db"), conv2d_backward_loops(x_small, w_small, dy_small, 2, 1),
+                      conv_backward(dy_small, cache_small)):
+    print(f"{name}: max |loops - library's conv_backward| = {np.abs(a - b).max():.1e}")
+
+# %% [markdown]
+# The loops agree with the library's textbook backward (below) to rounding. They are the
+# definition; the matrix form is the same sums, grouped so that one matrix multiply does each.
+#
 # ## The three gradients as matrix products
 #
 # Forward, with $M = N \cdot OH \cdot OW$ output positions:
