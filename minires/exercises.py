@@ -39,6 +39,8 @@ inputs, then dy = dL/dy (same shape as the output):
     projection_block(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas)
                        = relu(bn2(conv2(relu(bn1(conv1(x, stride 2, padding 1))))) + bn_s(conv_s(x, 1x1, stride 2)))
                        projection_block_backward(x, W1, ..., betas, dy) -> (dx, dW1, ..., dWs, dgammas, dbetas)
+    grouped_conv2d(x, W, groups=4)  (3x3, stride 1, padding 1, no bias; W (O, C/groups, 3, 3))
+                       grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)
 
 Shapes: x (N, IN) and W (OUT, IN) for linear; x (N, C, H, W), W (O, C, KH, KW) for conv2d;
 gamma, beta (C,) for batchnorm.
@@ -48,9 +50,11 @@ import traceback
 
 import numpy as np
 
-from ._exercise_specs import EXERCISES, basic_block, batchnorm, conv2d, linear, maxpool, projection_block, relu
+from ._exercise_specs import EXERCISES as _FIRST, basic_block, batchnorm, conv2d, linear, relu
+from ._exercise_specs_more import EXERCISES as _MORE, grouped_conv2d, maxpool, projection_block
 from .gradcheck import check_function, relative_error
 
+EXERCISES = {**_FIRST, **_MORE}
 TOL = 1e-6  # float64 central differences agree with a right backward to ~1e-9
 
 
@@ -272,6 +276,11 @@ def check_projection_block(fn, verbose=True):
     return check("projection_block", fn, verbose)
 
 
+def check_grouped_conv2d(fn, verbose=True):
+    """Check ``grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)`` (3x3, stride 1, padding 1, no bias)."""
+    return check("grouped_conv2d", fn, verbose)
+
+
 def summary(results):
     """Print one line per ExerciseResult and how many pass; ``results``: a list, or a dict name -> result."""
     results = list(results.values()) if isinstance(results, dict) else list(results)
@@ -282,4 +291,4 @@ def summary(results):
 
 __all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "check",
            "check_relu", "check_linear", "check_conv2d", "check_batchnorm", "check_basic_block", "check_maxpool",
-           "check_projection_block", "summary", "ExerciseResult", "EXERCISES"]
+           "check_projection_block", "check_grouped_conv2d", "grouped_conv2d", "summary", "ExerciseResult", "EXERCISES"]

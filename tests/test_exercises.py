@@ -10,7 +10,7 @@ import minires.exercises as ex
 from minires import nn
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
-NAMES = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block"]
+NAMES = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "grouped_conv2d"]
 
 
 def run_notebook_code(path):
@@ -379,7 +379,7 @@ def test_maxpool_mistakes(solutions):
 
 
 def no_projection_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
-    from minires._exercise_specs import _projection_parts
+    from minires._exercise_specs_more import _projection_parts
     dz = dy * (ex.projection_block(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs) > 0)
     return [g[0] - _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dz)["dx_short"]] + g[1:]
 
@@ -389,8 +389,16 @@ def test_projection_block_mistakes(solutions):
     assert r.tensor == "dx" and "projection shortcut" in r.hints[0] and r.report.count("WRONG") == 1
 
     def no_final_relu_on_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
-        from minires._exercise_specs import _projection_parts
+        from minires._exercise_specs_more import _projection_parts
         unmasked = _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy)
         return g[:7] + [unmasked["dWs"], unmasked["dgammas"], unmasked["dbetas"]]
     r = ex.check_projection_block(wrong(solutions, "projection_block", no_final_relu_on_shortcut), verbose=False)
     assert r.tensor == "dWs" and all("final ReLU" in h for h in r.hints), r.hints
+
+
+def test_grouped_conv_slice_off_by_one_group(solutions):
+    def shifted(g, x, W, dy, groups=4):
+        C = x.shape[1]
+        return [np.roll(g[0], C // groups, axis=1), g[1]]  # group g's dx written into group g+1's channels
+    r = ex.check_grouped_conv2d(wrong(solutions, "grouped_conv2d", shifted), verbose=False)
+    assert r.tensor == "dx" and "another group's channels" in r.hints[0] and r.report.count("WRONG") == 1

@@ -5,9 +5,10 @@
 # %% [markdown] only=exercises
 # # 7. Exercises: write the backward passes yourself
 #
-# Seven backward passes to write, from the simplest to a whole residual block: ReLU, a linear
+# Eight backward passes to write, from the simplest to a whole residual block: ReLU, a linear
 # layer, a convolution, batch norm (training mode), the basic block, max-pool (with its ties)
-# and the block that halves the size, with a projection shortcut. Each one is checked
+# the block that halves the size, with a projection shortcut, and a grouped convolution
+# (ResNeXt's; notebook 13 explains groups). Each one is checked
 # numerically the moment you run its check cell.
 
 # %% [markdown] only=solutions
@@ -37,7 +38,8 @@
 # returns a result: `result.ok` is `True` once it passes.
 #
 # The forwards you differentiate are in `minires.exercises` (`ex.relu`, `ex.linear`, `ex.conv2d`,
-# `ex.batchnorm`, `ex.basic_block`, `ex.maxpool`, `ex.projection_block`): float64 NumPy, a few
+# `ex.batchnorm`, `ex.basic_block`, `ex.maxpool`, `ex.projection_block`, `ex.grouped_conv2d`):
+# float64 NumPy, a few
 # lines each, most of them calling the library's textbook forwards
 # (`minires/nn/conv.py:conv_forward`, `minires/nn/norm.py:batchnorm_forward`,
 # `minires/nn/pool.py:maxpool_forward`). Print one with
@@ -268,6 +270,31 @@ def projection_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gamma
 
 # %%
 results["projection_block"] = ex.check_projection_block(projection_block_backward)
+
+# %% [markdown]
+# ## Exercise 8: a grouped convolution
+#
+# `ex.grouped_conv2d(x, W, groups)`: a $3 \times 3$ convolution, stride 1, padding 1, no bias, whose
+# $C$ input channels and $O$ filters are split into `groups` $G$ groups; filter group $g$ sees only
+# input group $g$, so `W` has shape $(O, C/G, 3, 3)$ (notebook 13). Return `(dx, dW)`. Each group is
+# an ordinary convolution of its own slices of `x`, `W` and `dy`: your `conv2d_backward` of
+# exercise 3 does the work.
+
+# %%
+def grouped_conv2d_backward(x, W, dy, groups=4):
+    """x (N, C, H, W), W (O, C/groups, 3, 3), dy (N, O, H, W). Returns dx (N, C, H, W), dW."""
+    # BEGIN SOLUTION
+    C, O = x.shape[1], W.shape[0]
+    dx, dW = np.zeros_like(x), np.zeros_like(W)
+    for g in range(groups):                               # each group is an ordinary convolution
+        cin = slice(g * C // groups, (g + 1) * C // groups)     # its input channels ...
+        cout = slice(g * O // groups, (g + 1) * O // groups)    # ... its filters and dy's channels
+        dx[:, cin], dW[cout], _ = conv2d_backward(x[:, cin], W[cout], None, dy[:, cout], padding=1)
+    return dx, dW
+    # END SOLUTION
+
+# %%
+results["grouped_conv2d"] = ex.check_grouped_conv2d(grouped_conv2d_backward)
 
 # %% [markdown]
 # ## Where you stand

@@ -11,7 +11,7 @@
 # 2. why the bottleneck reduces, then restores, the channels;
 # 3. ResNet v1 and v1.5: where the stride sits, and what a stride-2 1x1 throws away;
 # 4. grouped convolution: a block-diagonal weight matrix, its parameter count, cardinality, and
-#    an exercise: its backward;
+#    its backward (an exercise in notebook 7);
 # 5. why a deeper net should contain the shallower one, and how the shortcut makes it so.
 #
 # No number in the text is typed in: the cells compute and print them.
@@ -21,9 +21,9 @@ import inspect
 
 import numpy as np
 
-from minires import check_function, nn
+from minires import check_module, nn
 from minires.models import Bottleneck, BasicBlock, get_model
-from minires.nn.conv import conv_backward, conv_forward
+from minires.nn.conv import conv_forward
 
 rng = np.random.default_rng(0)
 
@@ -158,39 +158,31 @@ for name in ("resnet50", "resnext50_32x4d"):
           f"{block.conv2.in_channels // block.conv2.groups}")
 
 # %% [markdown]
-# ### Exercise: the backward of a grouped convolution
+# ### Each group is an ordinary convolution
 #
-# Each group is an ordinary convolution of its own slice of the channels. So the backward can
-# be written with the ordinary one (`conv_backward` with one group) and slicing: split $x$'s
-# channels, $w$'s filters and $dy$'s channels into $G$ parts, take each group's backward, and
-# put $dx$ back together along the channels and $dw$ along the filters. Write
-# `grouped_conv_backward(x, w, dy, groups)` before you read the answer; the gradient check
-# below checks it against the library's grouped `conv_forward` (stride 1, padding 1).
+# Another way to see the block-diagonal matrix: the grouped convolution is $G$ ordinary ones,
+# each of its own slice of the input channels with its own slice of the filters, their outputs
+# side by side along the channels.
 
 # %%
-def grouped_conv_backward(x, w, dy, groups):
-    """x (N, C, H, W), w (O, C/G, 3, 3), dy (N, O, H, W) -> dx (N, C, H, W), dw (O, C/G, 3, 3)."""
+def grouped_by_slices(x, w, groups):
+    """A grouped 3x3 convolution (stride 1, padding 1) as `groups` ordinary ones, concatenated."""
     C, O = x.shape[1], w.shape[0]
-    dx, dw = np.zeros_like(x), np.zeros_like(w)
-    for g in range(groups):                        # each group is an ordinary convolution
-        cin = slice(g * C // groups, (g + 1) * C // groups)
-        cout = slice(g * O // groups, (g + 1) * O // groups)
-        _, cache = conv_forward(x[:, cin], w[cout], None, (1, 1), (1, 1))
-        dx[:, cin], dw[cout], _ = conv_backward(dy[:, cout], cache)
-    return dx, dw
+    outs = [conv_forward(x[:, g * C // groups:(g + 1) * C // groups], w[g * O // groups:(g + 1) * O // groups],
+                         None, (1, 1), (1, 1))[0] for g in range(groups)]
+    return np.concatenate(outs, axis=1)
 
 
-def grouped_forward(x, w):
-    return conv_forward(x, w, None, (1, 1), (1, 1), groups=G)[0]
-
-
-print(check_function(grouped_forward, lambda g: grouped_conv_backward(x, w_grouped, g, G), x, w_grouped,
-                     names=["x", "w"]))
+print("max |grouped - G ordinary convolutions| =", np.abs(y_grouped - grouped_by_slices(x, w_grouped, G)).max())
+print(check_module(nn.Conv2d(C, O, 3, padding=1, groups=G), x))
 
 # %% [markdown]
-# Why the gradient check is enough here: a wrong slice (a group's $dy$ paired with another
-# group's input, a $dx$ written into the wrong channels) gives gradients that are wrong
-# somewhere, and the check compares every entry.
+# The backward follows the same slices, and it is **exercise 8 of notebook 7**
+# ([07_gradcheck_exercises.ipynb](07_gradcheck_exercises.ipynb)): write
+# `grouped_conv2d_backward(x, W, dy, groups)` with your ordinary convolution backward, and
+# `ex.check_grouped_conv2d` checks it (a slice off by one group is recognised). The library's
+# grouped backward, checked above, does all the groups at once: in its textbook form,
+# `minires/nn/conv.py:conv_backward`, one `xp.matmul` over the leading axis $G$.
 #
 # ## 5. Why the identity must be reachable
 #
@@ -232,7 +224,8 @@ for residual in (True, False):
 # * v1 strides the first 1x1, which then reads only the pixels at even rows and columns; v1.5
 #   strides the 3x3, whose windows cover every pixel.
 # * A grouped convolution's weight matrix is block-diagonal: $G$ small products instead of one
-#   big one, and $G$ times fewer weights; ResNeXt's cardinality is $G$.
+#   big one, and $G$ times fewer weights; ResNeXt's cardinality is $G$. Its backward, group by
+#   group, is exercise 8 of notebook 7.
 # * Nested function classes: a residual block can be the identity ($\gamma = 0$), so a deeper
 #   ResNet contains the shallower one.
 #
