@@ -96,8 +96,8 @@ results["linear"] = ex.check_linear(linear_backward)
 #
 # `ex.conv2d(x, W, b, stride, padding)` computes $Y = W_{\mathrm{row}} X_{\mathrm{col}} + b$ with im2col (printed
 # below). Return `(dx, dW, db)`; when `b` is `None` (no bias), return `None` for `db`. You may use
-# `im2col` and `col2im` from `minires.nn` (layout: notebook 1, and the docstring of
-# `minires/nn/im2col.py`). The check runs two cases: stride 1 and stride 2, both with padding 1.
+# `im2col` and `col2im` from `minires.nn` (layout: notebook 1, and their docstrings,
+# `minires/nn/im2col.py:im2col` and `minires/nn/im2col.py:col2im`). The check runs two cases: stride 1 and stride 2, both with padding 1.
 # Notebook 2 derives the three products.
 
 # %%
