@@ -6,10 +6,10 @@
 # # 7. Exercises: write the backward passes yourself
 #
 # Eight backward passes to write, from the simplest to a whole residual block: ReLU, a linear
-# layer, a convolution, batch norm (training mode), the basic block, max-pool (with its ties)
-# the block that halves the size, with a projection shortcut, and a grouped convolution
-# (ResNeXt's; notebook 13 explains groups). Each one is checked
-# numerically the moment you run its check cell.
+# layer, a convolution, batch norm (training mode), the basic block, max-pool (with its ties),
+# the block that halves the size with a projection shortcut, and a grouped convolution
+# (ResNeXt's; notebook 13 explains groups). Each one is checked numerically the moment you run
+# its check cell.
 
 # %% [markdown] only=solutions
 # # 7. Exercises: solutions
