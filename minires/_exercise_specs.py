@@ -10,7 +10,11 @@ Each exercise in EXERCISES is a dict:
                                          answer equal to one of them gets that mistake's hint
     pattern(name, yours, right, *inputs, dy, **case)  optional: a hint from the shape of the error
     alone                                optional {name: hint} for when only that gradient is wrong
-    general                              {name: hint} when a gradient is wrong in no known way
+    where(name, wrong_names)             optional: a hint from WHICH gradients are wrong (blocks)
+    rules(fn, **case)                    optional: checks a gradient check cannot make (max-pool's
+                                         ties); None, or (name, message) for the first rule broken
+    general                              {name: hint, or hint(case)} when a gradient is wrong in no
+                                         known way
 The right gradients come from the layers in minires.nn (an independent implementation of
 the same maths), never from the forwards below, which are written for reading.
 """
@@ -19,7 +23,9 @@ import numpy as np
 from . import nn
 from .nn.activation import relu_forward
 from .nn.conv import conv_forward
+from .nn.im2col import col2im, im2col
 from .nn.norm import batchnorm_forward
+from .gradcheck import relative_error
 
 
 # ----------------------------------------------------------------------------- forwards
@@ -151,6 +157,15 @@ def _col2im_overwriting(col, H, W, S, P):
     return img[:, :, P:H + P, P:W + P]
 
 
+def right_dY(dy):
+    """dy (N, O, OH, OW) -> dY (O, N*OH*OW), the layout of Y = W_row @ X_col."""
+    return dy.transpose(1, 0, 2, 3).reshape(dy.shape[1], -1)
+
+
+def W_swapped(dW):
+    return dW.transpose(0, 1, 3, 2).copy()
+
+
 def _conv_wrong(x, W, b, dy, stride=1, padding=0):
     N, C, H, Wd = x.shape
     O, _, KH, KW = W.shape
@@ -158,9 +173,24 @@ def _conv_wrong(x, W, b, dy, stride=1, padding=0):
     dcol = (W.reshape(O, -1).T @ dy.transpose(1, 0, 2, 3).reshape(O, -1)).reshape(C, KH, KW, N, OH, OW)
     right = _conv_reference(x, W, b, dy, stride, padding)
     flipped = _conv_reference(x, W[:, :, ::-1, ::-1].copy(), b, dy, stride, padding)
+    X_col = im2col(x.transpose(1, 0, 2, 3), KH, KW, stride, stride, padding, padding).reshape(C * KH * KW, -1)
+    dY_mixed = dy.reshape(O, -1)  # (N, O, OH, OW) reshaped as it is: columns mix images and channels
+    dcol_mixed = (W.reshape(O, -1).T @ dY_mixed).reshape(C, KH, KW, N, OH, OW)
+    mixed = ("dy was reshaped to (O, -1) straight from (N, O, OH, OW), which mixes images and channels: "
+             "move O to the front first, dy.transpose(1, 0, 2, 3).reshape(O, -1), so that its columns are "
+             "the output pixels (n, p, q) in X_col's order")
     wrong = [("dx", _col2im_overwriting(dcol, H, Wd, stride, padding).transpose(1, 0, 2, 3),
               "right where windows do not overlap, wrong where they do: col2im must ADD the contributions "
               "of overlapping windows (+=, not =)"),
+             ("dW", (X_col @ right_dY(dy).T).reshape(W.shape),
+              "that is X_col @ dY.T, dW_row TRANSPOSED (C*KH*KW, O), and the reshape to (O, C, KH, KW) hid it: "
+              "dW_row = dY @ X_col.T"),
+             ("dW", (dY_mixed @ X_col.T).reshape(W.shape), mixed),
+             ("dW", (X_col @ dY_mixed.T).reshape(W.shape), "two mistakes: X_col @ dY.T is dW_row transposed "
+              "(use dY @ X_col.T), and " + mixed),
+             ("dW", W_swapped(right["dW"]), "the kernel's rows and columns are swapped (KH and KW): "
+              "dW_row's columns are in X_col's row order (c, i, j)"),
+             ("dx", col2im(dcol_mixed, H, Wd, stride, stride, padding, padding).transpose(1, 0, 2, 3), mixed),
              ("dx", flipped["dx"], "this is the backward of the kernel flipped in space: the forward is a "
                                    "cross-correlation; use W_row.T @ dY then col2im (or flip the kernel back)"),
              ("dW", right["dW"][:, :, ::-1, ::-1], "flipped in space: dW[o, c, i, j] pairs dy with the input at "
@@ -190,7 +220,22 @@ def _bn_wrong(x, gamma, beta, dy, eps=1e-5):
             ("dx", inv_std * (dy - dy_terms[0] - dy_terms[1]), "the factor gamma is missing (dxhat = gamma * dy)"),
             ("dgamma", (dy * x).sum(axis=(0, 2, 3)), "dy is multiplied by the NORMALISED xhat, not by x"),
             ("dgamma", (dy * xhat).mean(axis=(0, 2, 3)), "a sum over N, H and W, not a mean"),
-            ("dbeta", dy.mean(axis=(0, 2, 3)), "a sum of dy over N, H and W, not a mean")]
+            ("dbeta", dy.mean(axis=(0, 2, 3)), "a sum of dy over N, H and W, not a mean")] + _bn_ddof1(x, gamma, dy, eps)
+
+
+DDOF1 = ("the unbiased variance (ddof=1, dividing by M - 1): training-mode batch norm normalises by the "
+         "BIASED batch variance (divide by M = N*H*W, NumPy's default ddof=0); the unbiased one is only "
+         "for the running variance. It scales xhat by about sqrt((M-1)/M)")
+
+
+def _bn_ddof1(x, gamma, dy, eps):
+    """The right formulas with x.var(ddof=1) everywhere the variance appears (a common slip)."""
+    axes = (0, 2, 3)
+    s = 1 / np.sqrt(x.var(axis=axes, ddof=1, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) * s
+    dxhat = dy * gamma.reshape(1, -1, 1, 1)
+    dx = s * (dxhat - dxhat.mean(axis=axes, keepdims=True) - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    return [("dx", dx, DDOF1), ("dgamma", (dy * xhat).sum(axis=axes), DDOF1)]
 
 
 def _block_wrong(x, W1, gamma1, beta1, W2, gamma2, beta2, dy):
@@ -219,8 +264,39 @@ def _relu_pattern(t, yours, right, x, dy):
     return None
 
 
+def _conv_pattern(t, yours, right, x, W, b, dy, stride=1, padding=0):
+    """dx: at every pixel, is yours ONE window's contribution where the right answer is their SUM?
+
+    That is a col2im (or a window-by-window loop) that assigns instead of adding, in any order.
+    """
+    if t != "dx":
+        return None
+    N, C, H, Wd = x.shape
+    O, _, KH, KW = W.shape
+    OH, OW = dy.shape[2:]
+    dcol = (W.reshape(O, -1).T @ right_dY(dy)).reshape(C, KH, KW, N, OH, OW)
+    match = np.zeros(yours.shape, dtype=bool)
+    scale = 1e-6 * max(float(np.max(np.abs(right))), 1e-300)
+    for i in range(KH):
+        for j in range(KW):
+            one = np.zeros_like(dcol)
+            one[:, i, j] = dcol[:, i, j]  # the contribution of kernel offset (i, j): one window per pixel at most
+            share = col2im(one, H, Wd, stride, stride, padding, padding).transpose(1, 0, 2, 3)
+            match |= np.abs(yours - share) < scale
+    if match.all() and not np.allclose(yours, right):
+        return ("at every pixel your dx is the contribution of ONE window, where the right dx is the sum "
+                "over all the windows that contain the pixel: an assignment (=) where you must add (+=), "
+                "so the contributions of overlapping windows are lost")
+    return None
+
+
 def _bn_pattern(t, yours, right, x, gamma, beta, dy, eps=1e-5):
     """Is dx off by a constant per channel (the mean term) or by a multiple of xhat per channel (the variance term)?"""
+    M = x.size // x.shape[1]
+    k = float(np.sum(yours * right) / max(float(np.sum(right * right)), 1e-300))
+    if relative_error(yours, k * right) < 1e-3 and any(abs(k - f) < 1e-3 * f for f in (
+            np.sqrt((M - 1) / M), np.sqrt(M / (M - 1)), (M - 1) / M, M / (M - 1))):
+        return f"scaled by {k:.4f}, about sqrt((M-1)/M) = {np.sqrt((M - 1) / M):.4f} for M = {M}: " + DDOF1
     if t != "dx":
         return None
     r = yours - right
@@ -234,6 +310,19 @@ def _bn_pattern(t, yours, right, x, gamma, beta, dy, eps=1e-5):
         return ("off by a multiple of xhat in each channel: look at the variance term, - xhat * mean(dxhat * xhat), "
                 "which comes from the batch variance depending on x")
     return None
+
+
+def _block_where(t, wrong, first=("dW1", "dgamma1", "dbeta1"), second=("dW2", "dgamma2", "dbeta2")):
+    """Layer 1 wrong while layer 2 is right: the error sits between them, and which of layer 1's
+    gradients are wrong says where."""
+    if t not in first or wrong & set(second):
+        return None
+    if wrong & set(first[1:]):
+        return ("layer 2's gradients (dW2, dgamma2, dbeta2) are right, so the gradient that reaches conv2's "
+                "output is right; layer 1's batch norm gets a wrong one. Look between them: conv2's input "
+                "gradient (dh), and the inner ReLU, whose mask must come from ITS input (bn1's output)")
+    return ("layer 2's gradients and bn1's dgamma1 and dbeta1 are right, so the gradient at bn1's output is "
+            "right: look at bn1's input gradient (its dx) and at conv1's weight gradient")
 
 
 EXERCISES = {
@@ -253,8 +342,11 @@ EXERCISES = {
                    inputs=lambda rng: [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)) / 3,
                                        rng.standard_normal(4)],
                    reference=_conv_reference, wrong=_conv_wrong,
-                   general={"dx": "Y_row = W_row @ X_col, so dX_col = W_row.T @ dY_row, then col2im back to "
-                                  "(N, C, H, W); check the stride and padding you pass to col2im",
+                   pattern=_conv_pattern,
+                   general={"dx": lambda case: "Y_row = W_row @ X_col, so dX_col = W_row.T @ dY_row, then col2im "
+                                  "back to (N, C, H, W)" + ("; the stride-1 case passes, so check the stride and "
+                                                            "padding you pass to col2im" if case.get("stride", 1) > 1
+                                                            else ""),
                             "dW": "dW_row = dY_row @ X_col.T, reshaped to (O, C, KH, KW)",
                             "db": "db = dy summed over axes (0, 2, 3)"}),
     "batchnorm": dict(forward=batchnorm, grads=("dx", "dgamma", "dbeta"), cases=[{}],
@@ -275,7 +367,7 @@ EXERCISES = {
                                             0.2 * rng.standard_normal(3)],
                         reference=_block_reference, wrong=_block_wrong,
                         alone={"dx": "every parameter's gradient is right, so the main path is: look at the "
-                                     "shortcut's gradient and the final sum"},
+                                     "shortcut's gradient and the final sum"}, where=_block_where,
                         general={g: "go backwards through bn2, conv2, the inner ReLU, bn1, conv1 in turn, "
                                     "each with its own backward" for g in ("dW1", "dgamma1", "dbeta1", "dW2",
                                                                            "dgamma2", "dbeta2")}

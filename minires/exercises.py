@@ -32,6 +32,15 @@ inputs, then dy = dL/dy (same shape as the output):
                                                W2, padding=1), gamma2, beta2) + x)
                        basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy)
                            -> (dx, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2)
+    maxpool(x, kernel_size=2, stride=2, padding=0)
+                       maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0) -> dx
+                       (also checked by a rule on inputs with ties: each window's dy reaches its
+                       maxima once, in total)
+    projection_block(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas)
+                       = relu(bn2(conv2(relu(bn1(conv1(x, stride 2, padding 1))))) + bn_s(conv_s(x, 1x1, stride 2)))
+                       projection_block_backward(x, W1, ..., betas, dy) -> (dx, dW1, ..., dWs, dgammas, dbetas)
+    grouped_conv2d(x, W, groups=4)  (3x3, stride 1, padding 1, no bias; W (O, C/groups, 3, 3))
+                       grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)
 
 Shapes: x (N, IN) and W (OUT, IN) for linear; x (N, C, H, W), W (O, C, KH, KW) for conv2d;
 gamma, beta (C,) for batchnorm.
@@ -41,9 +50,11 @@ import traceback
 
 import numpy as np
 
-from ._exercise_specs import EXERCISES, basic_block, batchnorm, conv2d, linear, relu
+from ._exercise_specs import EXERCISES as _FIRST, basic_block, batchnorm, conv2d, linear, relu
+from ._exercise_specs_more import EXERCISES as _MORE, grouped_conv2d, maxpool, projection_block
 from .gradcheck import check_function, relative_error
 
+EXERCISES = {**_FIRST, **_MORE}
 TOL = 1e-6  # float64 central differences agree with a right backward to ~1e-9
 
 
@@ -124,6 +135,12 @@ def _check_case(name, spec, fn, case):
         dy_shape = np.shape(spec["forward"](*inputs, **case))
         return ExerciseResult(name, "error", f"{title}: ERROR, your function raised {type(e).__name__}: {e}"
                                              f"{_your_line(e)}\n  (it was called with {shapes}, dy {dy_shape})")
+    broken = gc.ok and spec.get("rules", lambda *a, **k: None)(fn, **case)
+    if broken:  # a rule the gradient check cannot see (max-pool's ties)
+        t, message = broken
+        return ExerciseResult(name, "fail", f"{title}: FAIL (the gradient check passes, a rule does not)\n"
+                                            f"  {t:<8} WRONG\n           hint: {t}: {message}",
+                              tensor=t, hints=[f"{t}: {message}"], gradcheck=gc)
     if gc.ok:
         cases = "; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in spec["cases"] if c)
         return ExerciseResult(name, "pass", f"{fn_name}: PASS (largest relative error {gc.max_error:.1e}"
@@ -140,7 +157,7 @@ def _check_case(name, spec, fn, case):
         lines.append(f"  {t:<8} WRONG   (relative error {row['error']:.1e}, tolerance {TOL:.0e})")
         lines.append(f"           worst entries, yours vs numerical: "
                      f"{_worst(yours[t], row['numeric'].reshape(yours[t].shape))}")
-        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, alone=wrong_tensors == {t})
+        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, wrong_tensors)
         hints.append(hint)
         lines.append(f"           hint: {hint}")
     return ExerciseResult(name, "fail", "\n".join(lines), tensor=first, hints=hints, gradcheck=gc)
@@ -185,11 +202,9 @@ def _worst(yours, numeric, k=3):
     return "; ".join(parts)
 
 
-def _hint(t, yours, right, spec, inputs, dy, case, alone):
-    """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows.
-
-    ``alone``: every other gradient of this exercise is right.
-    """
+def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors):
+    """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows, else
+    where it is, from which of the exercise's gradients are wrong (``wrong_tensors``)."""
     for tensor, wrong, hint in spec["wrong"](*inputs, dy, **case):
         if tensor == t and relative_error(yours, wrong) < TOL:
             return f"{t}: {hint}"
@@ -207,9 +222,13 @@ def _hint(t, yours, right, spec, inputs, dy, case, alone):
     pattern = spec.get("pattern", lambda *a, **k: None)(t, yours, right, *inputs, dy, **case)
     if pattern:
         return f"{t}: {pattern}"
-    if alone and t in spec.get("alone", {}):
+    if wrong_tensors == {t} and t in spec.get("alone", {}):
         return f"{t}: {spec['alone'][t]}"
-    return f"{t}: " + spec["general"].get(t, "compare your formula with the derivation, term by term")
+    where = spec.get("where", lambda *a: None)(t, wrong_tensors)
+    if where:
+        return f"{t}: {where}"
+    general = spec["general"].get(t, "compare your formula with the derivation, term by term")
+    return f"{t}: " + (general(case) if callable(general) else general)
 
 
 def _your_line(exc):
@@ -247,13 +266,29 @@ def check_basic_block(fn, verbose=True):
     return check("basic_block", fn, verbose)
 
 
+def check_maxpool(fn, verbose=True):
+    """Check ``maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0) -> dx`` (and its ties, by a rule)."""
+    return check("maxpool", fn, verbose)
+
+
+def check_projection_block(fn, verbose=True):
+    """Check ``projection_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas, dy)``."""
+    return check("projection_block", fn, verbose)
+
+
+def check_grouped_conv2d(fn, verbose=True):
+    """Check ``grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)`` (3x3, stride 1, padding 1, no bias)."""
+    return check("grouped_conv2d", fn, verbose)
+
+
 def summary(results):
     """Print one line per ExerciseResult and how many pass; ``results``: a list, or a dict name -> result."""
     results = list(results.values()) if isinstance(results, dict) else list(results)
     for r in results:
-        print(f"  {r.name:<12} {r.status}")
+        print(f"  {r.name:<16} {r.status}")
     print(f"{sum(r.ok for r in results)} of {len(results)} exercises pass")
 
 
-__all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "check", "check_relu", "check_linear",
-           "check_conv2d", "check_batchnorm", "check_basic_block", "summary", "ExerciseResult", "EXERCISES"]
+__all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "check",
+           "check_relu", "check_linear", "check_conv2d", "check_batchnorm", "check_basic_block", "check_maxpool",
+           "check_projection_block", "check_grouped_conv2d", "grouped_conv2d", "summary", "ExerciseResult", "EXERCISES"]

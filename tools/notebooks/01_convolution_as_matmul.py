@@ -13,19 +13,22 @@
 #
 # 1. write a convolution as nested loops, from the definition;
 # 2. build the im2col matrix of a tiny image by hand and look at it;
-# 3. redo the convolution as `im2col` plus one `@`, and check it against the loops and against
-#    `minires.nn.Conv2d`, the layer the ResNets are built from.
+# 3. read the library's own convolution, `minires/nn/conv.py:conv_forward` (im2col plus one `@`),
+#    and check it against the loops and against `minires.nn.Conv2d`, the layer the ResNets are
+#    built from.
 #
 # The next notebook runs this backwards, and meets im2col's partner, col2im.
 
 # %%
 %matplotlib inline
+import inspect
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from minires import nn
+from minires.nn.conv import conv_forward
 from minires.nn.im2col import im2col
 
 rng = np.random.default_rng(0)
@@ -184,20 +187,23 @@ print("same matrix as the loops:", np.array_equal(col.reshape(9, 16), cols))
 # %% [markdown]
 # ## The convolution in one matrix multiply
 #
-# With im2col, the whole layer is three lines: columns, one product, and a reshape of
-# $Y$ from $(O, N \cdot OH \cdot OW)$ back to $(N, O, OH, OW)$.
+# With im2col, the whole layer is three steps: columns, one product, and a reshape of
+# $Y$ from $(O, N \cdot OH \cdot OW)$ back to $(N, O, OH, OW)$. That is the library's textbook
+# convolution, `minires/nn/conv.py:conv_forward`, the function `minires.nn.Conv2d` runs on its
+# plain path. Rather than write a second copy, open it (here, print its source). It does one
+# thing more than our matrix $Y = W_{\mathrm{row}} X_{\mathrm{col}} + b$: with `groups` $G > 1$
+# (ResNeXt) the channels are split into $G$ independent convolutions, so the
+# columns and the filters are reshaped into $G$ matrices and multiplied pairwise by
+# `xp.matmul`; for $G = 1$ that is exactly our product. (`xp` is NumPy, or CuPy on a GPU:
+# notebook 10.) It returns the output and a *cache*, what the backward will need (notebook 2).
 
 # %%
+print(inspect.getsource(conv_forward))
+
+
 def conv2d_im2col(x, w, b, stride=1, padding=0):
-    """x (N, C, H, W), w (O, C, KH, KW), b (O,) -> y (N, O, OH, OW): im2col, then one matmul."""
-    N, C, H, W = x.shape
-    O, _, KH, KW = w.shape
-    col = im2col(x.transpose(1, 0, 2, 3), KH, KW, stride, stride, padding, padding)  # (C, KH, KW, N, OH, OW)
-    OH, OW = col.shape[-2:]
-    X_col = col.reshape(C * KH * KW, N * OH * OW)   # one column per output position
-    W_row = w.reshape(O, C * KH * KW)               # one row per filter
-    Y = W_row @ X_col + b.reshape(O, 1)             # (O, N*OH*OW): the whole layer
-    return Y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+    """The library's conv_forward, called with one stride and padding for both axes; the output only."""
+    return conv_forward(x, w, b, (stride, stride), (padding, padding))[0]
 
 # %% [markdown]
 # Does it agree with the loops? On random data, for several kernel sizes, strides and
@@ -258,7 +264,9 @@ print(f"X_col holds {16 * 9 * 8 * 16 * 16} numbers for an input of {x_big.size}:
 # * im2col lays the windows out as columns, so that the layer is $Y = W_{\mathrm{row}} X_{\mathrm{col}} + b$:
 #   one matrix multiply, at the cost of about $K_H K_W$ times the input's memory.
 # * `minires.nn.im2col` builds the columns with $K_H K_W$ strided copies (one per filter offset),
-#   and `minires.nn.Conv2d` is exactly `conv2d_im2col` above (plus groups, for ResNeXt).
+#   and `minires/nn/conv.py:conv_forward` is the whole layer as im2col and one matrix multiply
+#   (per group, for ResNeXt); `minires.nn.Conv2d` runs it on its plain path, and a faster route
+#   to the same numbers by default.
 #
 # **Next:** [02_conv_backward.ipynb](02_conv_backward.ipynb): the gradients of this layer, and
 # why the way back from columns to pixels must *add*.

@@ -12,19 +12,26 @@
 # In this notebook you will
 #
 # 1. see why col2im adds, and check the *adjoint identity* that makes it the right way back;
-# 2. derive $dW$, $db$ and $dx$ as matrix products and code them in a few lines;
-# 3. compare with `minires.nn.Conv2d.backward`, and gradient-check both with
-#    `minires.check_module` / `minires.check_function`, including a planted bug.
+# 2. derive $dW$, $db$ and $dx$ as matrix products, and find them in the library's textbook
+#    backward, `minires/nn/conv.py:conv_backward`;
+# 3. compare it with `minires.nn.Conv2d.backward`, and gradient-check both with
+#    `minires.check_module` / `minires.check_function`, including a bug planted in the library's
+#    own col2im for the length of one `with` block.
 #
 # Notation: for any array $A$ in the network, $dA$ means $\partial L / \partial A$, an array of
 # the same shape as $A$.
 
 # %%
 %matplotlib inline
+import inspect
+from unittest import mock
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minires.nn.conv
 from minires import check_function, check_module, nn
+from minires.nn.conv import conv_backward, conv_forward
 from minires.nn.im2col import col2im, im2col
 
 rng = np.random.default_rng(0)
@@ -121,6 +128,48 @@ for k, s, p in [(3, 1, 1), (2, 2, 0)]:
 # The identity fails as soon as windows overlap, and holds when they do not: overwriting is
 # wrong, but only a test with overlapping windows can tell.
 #
+# ## The backward as loops, once
+#
+# Before the matrix form, the chain rule straight on notebook 1's loops, as CS231n does it.
+# Each output is $y[n, o, p, q] = b[o] + \sum (\text{window} \cdot w[o])$, where the window is the
+# patch of $x_{\mathrm{pad}}$ under the filter. Its derivative with respect to $w[o]$ is the window;
+# with respect to the window it is $w[o]$; with respect to $b[o]$ it is 1. So every output sends
+# $dy[n, o, p, q]$ times the window into $dw[o]$, and $dy[n, o, p, q]$ times $w[o]$ into the window's
+# patch of $dx$: with `+=`, because the windows overlap and each pixel collects from all of its
+# windows (the adding of col2im, met above).
+
+# %%
+def conv2d_backward_loops(x, w, dy, stride=1, padding=0):
+    """dy (N, O, OH, OW) -> dx, dw, db, from the definition, one output at a time."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    OH, OW = dy.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for n in range(N):
+        for o in range(O):
+            for p in range(OH):
+                for q in range(OW):
+                    rows = slice(stride * p, stride * p + KH)
+                    cols = slice(stride * q, stride * q + KW)
+                    dw[o] += dy[n, o, p, q] * x_pad[n, :, rows, cols]   # d y / d w[o] = the window
+                    dx_pad[n, :, rows, cols] += dy[n, o, p, q] * w[o]   # d y / d window = w[o]; += : overlaps
+    db = dy.sum(axis=(0, 2, 3))                                          # d y / d b[o] = 1
+    return dx_pad[:, :, padding:padding + H, padding:padding + W], dw, db
+
+
+x_small = rng.standard_normal((2, 3, 6, 6))
+w_small = rng.standard_normal((4, 3, 3, 3))
+y_small, cache_small = conv_forward(x_small, w_small, None, stride=(2, 2), padding=(1, 1))
+dy_small = rng.standard_normal(y_small.shape)
+for name, a, b in zip(("dx", "dw", "db"), conv2d_backward_loops(x_small, w_small, dy_small, 2, 1),
+                      conv_backward(dy_small, cache_small)):
+    print(f"{name}: max |loops - library's conv_backward| = {np.abs(a - b).max():.1e}")
+
+# %% [markdown]
+# The loops agree with the library's textbook backward (below) to rounding. They are the
+# definition; the matrix form is the same sums, grouped so that one matrix multiply does each.
+#
 # ## The three gradients as matrix products
 #
 # Forward, with $M = N \cdot OH \cdot OW$ output positions:
@@ -142,38 +191,23 @@ for k, s, p in [(3, 1, 1), (2, 2, 0)]:
 # A shape check is a good habit: each gradient has the shape of the thing it is the gradient
 # of, and there is only one way to multiply the available matrices to get it.
 #
-# In code: the forward keeps $X_{\mathrm{col}}$ (a *cache*) because the backward needs it.
+# In code: the forward keeps $X_{\mathrm{col}}$ in its *cache* because the backward needs it.
+# The library's textbook backward is `minires/nn/conv.py:conv_backward`; open it (here, print
+# it) and find the three products: `dw = xp.matmul(dy_mat, col.transpose(0, 2, 1))` is
+# $dW_{\mathrm{row}} = dY X_{\mathrm{col}}^\top$, `dcol = xp.matmul(w.reshape(G, O // G, -1).transpose(0, 2, 1), dy_mat)`
+# is $dX_{\mathrm{col}} = W_{\mathrm{row}}^\top dY$, then `col2im`, and `db` sums `dy` over the
+# positions. (The leading axis `G` is the number of groups, ResNeXt's grouped convolution; for
+# an ordinary convolution $G = 1$ and each `matmul` is the single product above.)
 
 # %%
-def conv2d_forward(x, w, b, stride=1, padding=0):
-    """x (N, C, H, W) -> y (N, O, OH, OW), and the cache the backward needs."""
-    N, C, H, W = x.shape
-    O, _, KH, KW = w.shape
-    col = im2col(x.transpose(1, 0, 2, 3), KH, KW, stride, stride, padding, padding)  # (C, KH, KW, N, OH, OW)
-    OH, OW = col.shape[-2:]
-    X_col = col.reshape(C * KH * KW, N * OH * OW)
-    Y = w.reshape(O, -1) @ X_col + b.reshape(O, 1)
-    return Y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3), (X_col, x.shape, w, stride, padding)
-
-
-def conv2d_backward(dy, cache, col2im_fn=col2im):
-    """dy (N, O, OH, OW) -> dx (N, C, H, W), dw (O, C, KH, KW), db (O,)."""
-    X_col, (N, C, H, W), w, stride, padding = cache
-    O, _, KH, KW = w.shape
-    OH, OW = dy.shape[2:]
-    dY = dy.transpose(1, 0, 2, 3).reshape(O, N * OH * OW)  # the same layout as Y
-    dw = (dY @ X_col.T).reshape(w.shape)                  # dW_row = dY X_col^T
-    db = dY.sum(axis=1)                                    # sum over the output positions
-    dX_col = w.reshape(O, -1).T @ dY                       # dX_col = W_row^T dY
-    dx = col2im_fn(dX_col.reshape(C, KH, KW, N, OH, OW), H, W, stride, stride, padding, padding)
-    return dx.transpose(1, 0, 2, 3), dw, db
+print(inspect.getsource(conv_backward))
 
 # %% [markdown]
-# `minires.nn.Conv2d.backward` does the same on the plain path: open
-# `minires/nn/conv.py:conv_backward` and find `dw = xp.matmul(dy_mat, col.transpose(0, 2, 1))` and
-# `dcol = xp.matmul(w.reshape(G, O // G, -1).transpose(0, 2, 1), dy_mat)`. The layer returns $dx$ and **adds** $dw$ and $db$
-# into `conv.weight.grad` and `conv.bias.grad`, so that a layer used twice, or a batch split in
-# two, accumulates its gradients; `zero_grad()` resets them.
+# `minires.nn.Conv2d.backward` runs `conv_backward` on its plain path (`with nn.plain():`) and,
+# by default, a faster route to the same numbers. The layer returns $dx$ and **adds** $dw$ and
+# $db$ into `conv.weight.grad` and `conv.bias.grad`, so that a layer used twice, or a batch split
+# in two, accumulates its gradients; `zero_grad()` resets them. The textbook functions and the
+# layer's default path agree:
 
 # %%
 nn.manual_seed(0)
@@ -184,8 +218,8 @@ dy = rng.standard_normal(y.shape)        # stands for the gradient sent back by 
 conv.zero_grad()
 dx_layer = conv.backward(dy)
 
-y_ours, cache = conv2d_forward(x, conv.weight.data, conv.bias.data, stride=2, padding=1)
-dx, dw, db = conv2d_backward(dy, cache)
+y_ours, cache = conv_forward(x, conv.weight.data, conv.bias.data, stride=(2, 2), padding=(1, 1))
+dx, dw, db = conv_backward(dy, cache)
 print("forward:  max |difference| =", np.abs(y - y_ours).max())
 print("dx:       max |difference| =", np.abs(dx_layer - dx).max())
 print("dweight:  max |difference| =", np.abs(conv.weight.grad - dw).max())
@@ -212,31 +246,36 @@ print(check_module(nn.Conv2d(3, 4, kernel_size=3, stride=2, padding=1), x))
 
 # %% [markdown]
 # For plain functions, `minires.check_function(forward, backward, *inputs)` does the same:
-# `backward(g)` receives the upstream gradient and returns one gradient per input. Here is our
-# own pair, first as written, then with the overwriting col2im planted in it, on a $3 \times 3$
-# kernel with stride 1 (heavily overlapping windows):
+# `backward(g)` receives the upstream gradient and returns one gradient per input. Here is the
+# library's pair, first as it is, then with the overwriting col2im planted in it, on a
+# $3 \times 3$ kernel with stride 1 (heavily overlapping windows). `conv_backward` looks up
+# `col2im` in its module, `minires.nn.conv`, when it runs, so `mock.patch.object` can swap in
+# the bug for the length of a `with` block, without a copy of the convolution:
 
 # %%
-def make_pair(col2im_fn):
+def make_pair():
     """forward(x, w, b) and backward(g) for check_function; backward uses the last forward's cache."""
     saved = {}
 
     def forward(x, w, b):
-        y, saved["cache"] = conv2d_forward(x, w, b, stride=1, padding=1)
+        y, saved["cache"] = conv_forward(x, w, b, stride=(1, 1), padding=(1, 1))
         return y
 
     def backward(g):
-        return conv2d_backward(g, saved["cache"], col2im_fn)
+        return conv_backward(g, saved["cache"])
 
     return forward, backward
 
 
 x = rng.standard_normal((2, 3, 5, 5))
 w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-for col2im_fn in (col2im, col2im_overwriting):
-    result = check_function(*make_pair(col2im_fn), x, w, b, names=["x", "w", "b"])
-    result.name = f"conv2d_backward with {col2im_fn.__name__}"
-    print(result, end="\n\n")
+result = check_function(*make_pair(), x, w, b, names=["x", "w", "b"])
+result.name = "conv_backward"
+print(result, end="\n\n")
+with mock.patch.object(minires.nn.conv, "col2im", col2im_overwriting):   # the bug, planted
+    result = check_function(*make_pair(), x, w, b, names=["x", "w", "b"])
+result.name = "conv_backward with col2im_overwriting"
+print(result)
 
 # %% [markdown]
 # The bug shows up where it lives: $dw$ and $db$ never pass through col2im and are still

@@ -211,7 +211,8 @@ dx0 = batchnorm_backward(x, gamma, dy, eps=eps)[0]
 xhat = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)
 print("per channel, sum of dx:       ", dx0.sum(axis=(0, 2, 3)))
 print("per channel, sum of dx * xhat:", (dx0 * xhat).sum(axis=(0, 2, 3)))
-#
+
+# %% [markdown]
 # ## Gradient checks, and why the upstream gradient must be random
 #
 # `check_module` checks the layer in both modes (in evaluation mode the statistics are

@@ -5,9 +5,11 @@
 # %% [markdown] only=exercises
 # # 7. Exercises: write the backward passes yourself
 #
-# Five backward passes to write, from the simplest to a whole residual block: ReLU, a linear
-# layer, a convolution, batch norm (training mode) and the basic block. Each one is checked
-# numerically the moment you run its check cell.
+# Eight backward passes to write, from the simplest to a whole residual block: ReLU, a linear
+# layer, a convolution, batch norm (training mode), the basic block, max-pool (with its ties),
+# the block that halves the size with a projection shortcut, and a grouped convolution
+# (ResNeXt's; notebook 13 explains groups). Each one is checked numerically the moment you run
+# its check cell.
 
 # %% [markdown] only=solutions
 # # 7. Exercises: solutions
@@ -36,7 +38,11 @@
 # returns a result: `result.ok` is `True` once it passes.
 #
 # The forwards you differentiate are in `minires.exercises` (`ex.relu`, `ex.linear`, `ex.conv2d`,
-# `ex.batchnorm`, `ex.basic_block`): float64 NumPy, a few lines each. Print one with
+# `ex.batchnorm`, `ex.basic_block`, `ex.maxpool`, `ex.projection_block`, `ex.grouped_conv2d`):
+# float64 NumPy, a few
+# lines each, most of them calling the library's textbook forwards
+# (`minires/nn/conv.py:conv_forward`, `minires/nn/norm.py:batchnorm_forward`,
+# `minires/nn/pool.py:maxpool_forward`). Print one with
 # `print(inspect.getsource(ex.conv2d))`.
 
 # %%
@@ -90,8 +96,8 @@ results["linear"] = ex.check_linear(linear_backward)
 #
 # `ex.conv2d(x, W, b, stride, padding)` computes $Y = W_{\mathrm{row}} X_{\mathrm{col}} + b$ with im2col (printed
 # below). Return `(dx, dW, db)`; when `b` is `None` (no bias), return `None` for `db`. You may use
-# `im2col` and `col2im` from `minires.nn` (layout: notebook 1, and the docstring of
-# `minires/nn/im2col.py`). The check runs two cases: stride 1 and stride 2, both with padding 1.
+# `im2col` and `col2im` from `minires.nn` (layout: notebook 1, and their docstrings,
+# `minires/nn/im2col.py:im2col` and `minires/nn/im2col.py:col2im`). The check runs two cases: stride 1 and stride 2, both with padding 1.
 # Notebook 2 derives the three products.
 
 # %%
@@ -180,6 +186,117 @@ def basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy):
 results["basic_block"] = ex.check_basic_block(basic_block_backward)
 
 # %% [markdown]
+# ## Exercise 6: max-pool, and its ties
+#
+# `ex.maxpool(x, kernel_size, stride, padding)` keeps the largest value of each window; padding
+# never wins (it acts as $-\infty$). Return `dx`: each window's `dy` goes to the position of its
+# maximum. The check runs the $2 \times 2$ pool of stride 2 and ResNet's stem pool, $3 \times 3$
+# with stride 2 and padding 1, whose windows overlap (notebook 4).
+#
+# **Ties.** When two entries of a window share the maximum, which gets the gradient? The
+# function is not differentiable there: nudge either tied entry up and the output moves with
+# it, nudge it down and the output does not move. Central differences then measure half of
+# each, which is not the gradient of anything, so a gradient check must use inputs **without**
+# ties (the checker's have none), and it cannot tell a backward that sends `dy` to the first
+# tied maximum from one that sends the full `dy` to every one of them. Yet the second is wrong:
+# it makes the gradient of the window add up to two or three times `dy`, as though the output
+# had moved that much. So the checker adds a **rule test**: on an input full of ties it sends
+# a 1 into one window at a time and requires it to arrive, in total, exactly once, and only at
+# that window's maxima. minires and PyTorch send it to the first maximum (`argmax`); splitting
+# it equally among the tied maxima passes the rule too.
+
+# %%
+print(inspect.getsource(ex.maxpool))
+
+# %%
+def maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0):
+    """x (N, C, H, W), dy (N, C, OH, OW). Returns dx (N, C, H, W)."""
+    # BEGIN SOLUTION
+    N, C, H, W = x.shape
+    k, s, p = kernel_size, stride, padding
+    OH, OW = dy.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    dx_pad = np.zeros(x_pad.shape)
+    n, c = np.indices((N, C))
+    for i in range(OH):
+        for j in range(OW):
+            window = x_pad[:, :, i * s:i * s + k, j * s:j * s + k].reshape(N, C, k * k)
+            a, b = np.unravel_index(window.argmax(axis=2), (k, k))   # the FIRST maximum, on a tie
+            dx_pad[n, c, i * s + a, j * s + b] += dy[:, :, i, j]     # +=: overlapping windows add
+    return dx_pad[:, :, p:p + H, p:p + W]
+    # END SOLUTION
+
+# %%
+results["maxpool"] = ex.check_maxpool(maxpool_backward)
+
+# %% [markdown]
+# ## Exercise 7: the block with a projection ("dashed") shortcut
+#
+# Where a stage begins, the block halves the size and changes the number of channels, so $x$
+# cannot be added as it is. The paper's option B projects it: a $1 \times 1$ convolution of
+# stride 2 and its own batch norm (the dashed arrows of the paper's Figure 3, notebook 6):
+#
+# $$ \text{out} = \mathrm{relu}\big(\mathrm{bn}_2(\mathrm{conv}_2(\mathrm{relu}(\mathrm{bn}_1(\mathrm{conv}_1(x)))))
+#    + \mathrm{bn}_s(\mathrm{conv}_s(x))\big) $$
+#
+# with $\mathrm{conv}_1$ of stride 2 and padding 1 (`ex.projection_block`, printed below). Return
+# the ten gradients `(dx, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2, dWs, dgammas, dbetas)`. The
+# plan of exercise 5 works, with one change: the shortcut now has a backward of its own, and
+# $x$'s two gradients, one per path, are summed.
+
+# %%
+print(inspect.getsource(ex.projection_block))
+
+# %%
+def projection_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas, dy):
+    """x (N, C, H, W), W1 (O, C, 3, 3), W2 (O, O, 3, 3), Ws (O, C, 1, 1), gammas and betas (O,)."""
+    # BEGIN SOLUTION
+    a1 = ex.conv2d(x, W1, stride=2, padding=1)  # forward again, keeping the intermediates
+    b1 = ex.batchnorm(a1, gamma1, beta1)
+    h = ex.relu(b1)
+    a2 = ex.conv2d(h, W2, padding=1)
+    a_s = ex.conv2d(x, Ws, stride=2)
+    s = ex.batchnorm(a2, gamma2, beta2) + ex.batchnorm(a_s, gammas, betas)
+
+    g = relu_backward(s, dy)                    # 1. through the final ReLU
+    da2, dgamma2, dbeta2 = batchnorm_backward(a2, gamma2, beta2, g)   # 2. the main path
+    dh, dW2, _ = conv2d_backward(h, W2, None, da2, padding=1)
+    da1, dgamma1, dbeta1 = batchnorm_backward(a1, gamma1, beta1, relu_backward(b1, dh))
+    dx_main, dW1, _ = conv2d_backward(x, W1, None, da1, stride=2, padding=1)
+    da_s, dgammas, dbetas = batchnorm_backward(a_s, gammas, betas, g)  # 3. the shortcut, from the same g
+    dx_short, dWs, _ = conv2d_backward(x, Ws, None, da_s, stride=2)
+    return dx_main + dx_short, dW1, dgamma1, dbeta1, dW2, dgamma2, dbeta2, dWs, dgammas, dbetas
+    # END SOLUTION
+
+# %%
+results["projection_block"] = ex.check_projection_block(projection_block_backward)
+
+# %% [markdown]
+# ## Exercise 8: a grouped convolution
+#
+# `ex.grouped_conv2d(x, W, groups)`: a $3 \times 3$ convolution, stride 1, padding 1, no bias, whose
+# $C$ input channels and $O$ filters are split into `groups` $G$ groups; filter group $g$ sees only
+# input group $g$, so `W` has shape $(O, C/G, 3, 3)$ (notebook 13). Return `(dx, dW)`. Each group is
+# an ordinary convolution of its own slices of `x`, `W` and `dy`: your `conv2d_backward` of
+# exercise 3 does the work.
+
+# %%
+def grouped_conv2d_backward(x, W, dy, groups=4):
+    """x (N, C, H, W), W (O, C/groups, 3, 3), dy (N, O, H, W). Returns dx (N, C, H, W), dW."""
+    # BEGIN SOLUTION
+    C, O = x.shape[1], W.shape[0]
+    dx, dW = np.zeros_like(x), np.zeros_like(W)
+    for g in range(groups):                               # each group is an ordinary convolution
+        cin = slice(g * C // groups, (g + 1) * C // groups)     # its input channels ...
+        cout = slice(g * O // groups, (g + 1) * O // groups)    # ... its filters and dy's channels
+        dx[:, cin], dW[cout], _ = conv2d_backward(x[:, cin], W[cout], None, dy[:, cout], padding=1)
+    return dx, dW
+    # END SOLUTION
+
+# %%
+results["grouped_conv2d"] = ex.check_grouped_conv2d(grouped_conv2d_backward)
+
+# %% [markdown]
 # ## Where you stand
 
 # %%
@@ -191,7 +308,9 @@ assert all(r.ok for r in results.values()), "a solution fails its check"
 # %% [markdown] only=solutions
 # ## What a wrong answer looks like
 #
-# Batch norm's backward without the mean term, and a block whose backward forgets the shortcut:
+# Batch norm's backward without the mean term, a block whose backward forgets the shortcut,
+# and a max-pool backward that sends the gradient to every tied maximum (it passes the gradient
+# check, and the rule test catches it):
 
 # %% only=solutions
 def batchnorm_backward_no_mean_term(x, gamma, beta, dy, eps=1e-5):
@@ -212,3 +331,19 @@ def basic_block_backward_no_shortcut(x, W1, gamma1, beta1, W2, gamma2, beta2, dy
 wrong = ex.check_batchnorm(batchnorm_backward_no_mean_term)
 print()
 wrong = ex.check_basic_block(basic_block_backward_no_shortcut)
+print()
+
+
+def maxpool_backward_every_tie(x, dy, kernel_size=2, stride=2, padding=0):
+    k, s, p = kernel_size, stride, padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    dx_pad = np.zeros(x_pad.shape)
+    for i in range(dy.shape[2]):
+        for j in range(dy.shape[3]):
+            window = x_pad[:, :, i * s:i * s + k, j * s:j * s + k]
+            is_max = window == window.max(axis=(2, 3), keepdims=True)      # every tied maximum
+            dx_pad[:, :, i * s:i * s + k, j * s:j * s + k] += is_max * dy[:, :, i:i + 1, j:j + 1]
+    return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]]
+
+
+wrong = ex.check_maxpool(maxpool_backward_every_tie)

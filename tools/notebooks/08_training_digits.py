@@ -6,7 +6,8 @@
 # Everything so far was one forward and one backward. Training repeats them: a mini-batch goes
 # forward, the loss's gradient comes back through every layer, and SGD moves each weight a
 # little against its gradient. `minires.train.fit` does exactly that (its whole step is five
-# lines, at the top of `minires/train.py`), evaluates on the test set after every epoch, and
+# lines, shown in the docstring of `minires/train.py` and run by `minires/train.py:_train_epoch`),
+# evaluates on the test set after every epoch, and
 # keeps a run folder with the configuration, the metrics and checkpoints.
 #
 # The data are scikit-learn's 8x8 handwritten digits (1,797 images, offline), small enough to

@@ -44,7 +44,7 @@ else:
 #
 # `xp_of` returns the module an array belongs to, `numpy` or `cupy`; `to_device(a, "cuda")`
 # copies an array to the GPU and `to_numpy(a)` (or `to_device(a, "cpu")`) copies it back.
-# That is all of `minires/backend.py`, 80 lines:
+# That is the heart of `minires/backend.py` (`minires/backend.py:xp_of`, printed here):
 
 # %%
 print(inspect.getsource(xp_of))
