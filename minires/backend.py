@@ -14,8 +14,22 @@ try:  # CuPy is an optional extra: `pip install minires[gpu]`
     import cupy as _cupy
 except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
     _cupy = None
+_real_cupy = _cupy
 
 DEVICES = ("cpu", "cuda")
+
+
+def _install_device_module(module):
+    """Tests only: make ``module`` the 'cuda' array module in place of CuPy; ``None`` puts real
+    CuPy (or its absence) back. Returns the module that was installed before.
+
+    tests/conftest.py installs ``tests/strict_cupy.py`` (a CPU stand-in that refuses what CuPy
+    refuses) for the ``[strict]`` column of the backend tests; nothing in minires calls this,
+    so users always get real CuPy.
+    """
+    global _cupy
+    previous, _cupy = _cupy, (_real_cupy if module is None else module)
+    return previous
 
 
 def _is_cupy(a):
