@@ -67,7 +67,7 @@ def _shape(a):
 
 def relative_error(analytic, numeric):
     """max|a - n| / max(|a| + |n|): 0 is perfect, ~1e-9 is float64 agreement, ~1 is wrong."""
-    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    a, n = to_numpy(analytic).astype(np.float64), to_numpy(numeric).astype(np.float64)
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - n)) / max(float(np.max(np.abs(a) + np.abs(n))), TINY))

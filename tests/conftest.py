@@ -26,6 +26,9 @@ BACKENDS = [
     pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(not REAL_GPU, reason=NO_GPU)),
 ]
 
+DEVICE_BACKENDS = BACKENDS[1:]   # for tests that only make sense on a device:
+# @pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+
 
 @pytest.fixture(params=BACKENDS)
 def backend_name(request):
