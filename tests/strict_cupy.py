@@ -25,8 +25,9 @@ What it enforces (each one has a test in tests/test_strict_cupy.py):
 - `cupy.asarray(h)` copies host memory (a device array never aliases a NumPy array).
 
 Where the lists come from (CuPy's source and API reference, github.com/cupy/cupy):
-- module functions and constants: `cupy/__init__.py` at commit 0079eb9b (the v8 series; later
-  releases only add names, so a function added since is refused here: conservative);
+- module functions and constants: the routines CuPy 13's `cupy/__init__.py` imports (the
+  NumPy-2 era file, with `cupy.shape`, `cupy.savetxt` and the NumPy 2.0 shims; CuPy 8's
+  list, cupy/__init__.py at commit 0079eb9b, is a subset of it);
 - ufuncs and `ufunc.at` (add, maximum, minimum only): docs/source/reference/ufunc.rst;
 - `cupy.lib.stride_tricks.as_strided(x, shape=None, strides=None)`: docs/source/reference/lib.rst;
 - `cupyx.scatter_add/scatter_max/scatter_min`: docs/source/reference/ext.rst;
@@ -394,35 +395,52 @@ ndarray.__array_ufunc__ = _array_ufunc
 
 
 # ---------------------------------------------------------------------------------------------
-# module-level names (cupy/__init__.py, commit 0079eb9b)
+# module-level names: the routines imported by CuPy 13's cupy/__init__.py (github.com/cupy/cupy,
+# the NumPy-2 era file: it imports cupy._manipulation.shape.shape, cupy._io.text.savetxt ...)
 # ---------------------------------------------------------------------------------------------
-_FUNCTION_NAMES = """empty_like eye full_like identity ones_like zeros_like copy ascontiguousarray
-arange linspace logspace meshgrid diag diagflat tri tril triu copyto ravel reshape moveaxis rollaxis
-swapaxes transpose atleast_1d atleast_2d atleast_3d broadcast_arrays broadcast_to expand_dims squeeze
-column_stack concatenate dstack hstack stack vstack asfortranarray require array_split dsplit hsplit
-split vsplit repeat tile unique flip fliplr flipud roll rot90 bitwise_not packbits unpackbits
-indices ix_ ravel_multi_index unravel_index choose compress diagonal extract select take
-take_along_axis place put fill_diagonal einsum cross dot inner kron outer tensordot vdot trace
-allclose isclose in1d isin iscomplex iscomplexobj isfortran isreal isrealobj all any unwrap around
-fix round_ prod sum cumprod cumsum nansum nanprod diff i0 sinc angle imag real abs clip nan_to_num
-may_share_memory shares_memory pad count_nonzero argmax argmin flatnonzero nanargmax nanargmin
-nonzero searchsorted where argpartition argsort lexsort msort partition sort corrcoef cov amax max
-amin min nanmax nanmin percentile ptp average mean std var nanmean nanstd nanvar bincount digitize
-histogram size""".split()
+_FUNCTION_NAMES = """
+empty_like eye full_like identity ones_like zeros_like copy ascontiguousarray fromfile fromfunction
+fromiter frombuffer fromstring loadtxt genfromtxt arange linspace logspace meshgrid diag diagflat tri
+tril triu vander piecewise apply_along_axis put_along_axis
+copyto shape ravel reshape moveaxis rollaxis swapaxes transpose atleast_1d atleast_2d atleast_3d
+broadcast_arrays broadcast_to expand_dims squeeze column_stack concatenate dstack hstack stack vstack
+row_stack asarray_chkfinite asfortranarray require array_split dsplit hsplit split vsplit repeat
+tile delete append resize unique trim_zeros flip fliplr flipud roll rot90 broadcast_shapes
+bitwise_not packbits unpackbits binary_repr common_type min_scalar_type promote_types finfo iinfo
+issubdtype mintypecode typename
+indices ix_ mask_indices tril_indices tril_indices_from triu_indices triu_indices_from
+ravel_multi_index unravel_index choose compress diagonal extract select take take_along_axis place
+put putmask fill_diagonal diag_indices diag_indices_from ndindex
+load save savez savez_compressed array_repr array_str array2string format_float_positional
+format_float_scientific savetxt base_repr get_printoptions set_printoptions printoptions
+einsum cross dot inner kron outer tensordot vdot trace
+allclose array_equal array_equiv isclose isneginf isposinf iscomplex iscomplexobj isfortran isreal
+isrealobj in1d intersect1d isin setdiff1d setxor1d union1d isscalar all any
+poly polyadd polysub polymul polyfit polyval roots
+unwrap around fix round prod sum cumprod cumsum ediff1d nancumprod nancumsum nansum nanprod diff
+gradient trapz bartlett blackman hamming hanning kaiser i0 sinc angle imag real clip interp
+nan_to_num real_if_close convolve may_share_memory shares_memory iterable pad
+count_nonzero argmax argmin argwhere flatnonzero nanargmax nanargmin nonzero searchsorted where
+argpartition argsort lexsort sort_complex partition sort corrcoef cov correlate amax amin nanmax
+nanmin percentile ptp quantile median average mean std var nanmedian nanmean nanstd nanvar bincount
+digitize histogram histogram2d histogramdd size ndim
+""".split()
 _FROM_NUMPY = """e euler_gamma inf nan newaxis pi complexfloating floating generic inexact integer
 number signedinteger unsignedinteger bool_ byte short intc int_ longlong intp int8 int16 int32 int64
 ubyte ushort uintc uint ulonglong uintp uint8 uint16 uint32 uint64 half single double float16
-float32 float64 csingle complex64 complex128 min_scalar_type promote_types dtype finfo iinfo
-issubdtype mintypecode typename binary_repr base_repr isscalar""".split()
+float32 float64 csingle cdouble complex64 complex128 dtype index_exp s_ c_ r_ mgrid ogrid""".split()
 
 _FUNCTIONS = {name: _device_function(name, getattr(_np, name)) for name in _FUNCTION_NAMES
               if hasattr(_np, name)}
-_FUNCTIONS["round_"] = _device_function("round_", _np.round)
-_FUNCTIONS["msort"] = _device_function("msort", lambda a: _np.sort(a, axis=0))
-_FUNCTIONS["in1d"] = _device_function("in1d", _np.isin)
 _FUNCTIONS.update(_UFUNC_OBJECTS)
-_FUNCTIONS["abs"] = _UFUNC_OBJECTS["absolute"]
-_FUNCTIONS["max"], _FUNCTIONS["min"] = _FUNCTIONS["amax"], _FUNCTIONS["amin"]
+_FUNCTIONS.update(abs=_UFUNC_OBJECTS["absolute"], max=_FUNCTIONS["amax"], min=_FUNCTIONS["amin"],
+                  round_=_FUNCTIONS["round"], product=_FUNCTIONS["prod"], cumproduct=_FUNCTIONS["cumprod"],
+                  alltrue=_FUNCTIONS["all"], sometrue=_FUNCTIONS["any"],
+                  msort=_device_function("msort", lambda a: _np.sort(a, axis=0)))
+if "in1d" not in _FUNCTIONS:
+    _FUNCTIONS["in1d"] = _device_function("in1d", lambda a, b, **k: _np.isin(a, b, **k).ravel())
+if "row_stack" not in _FUNCTIONS:
+    _FUNCTIONS["row_stack"] = _FUNCTIONS["vstack"]
 
 globals().update(_FUNCTIONS)
 globals().update({name: getattr(_np, name) for name in _FROM_NUMPY if hasattr(_np, name)})
