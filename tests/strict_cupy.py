@@ -428,7 +428,7 @@ digitize histogram histogram2d histogramdd size ndim
 _FROM_NUMPY = """e euler_gamma inf nan newaxis pi complexfloating floating generic inexact integer
 number signedinteger unsignedinteger bool_ byte short intc int_ longlong intp int8 int16 int32 int64
 ubyte ushort uintc uint ulonglong uintp uint8 uint16 uint32 uint64 half single double float16
-float32 float64 csingle cdouble complex64 complex128 dtype index_exp s_ c_ r_ mgrid ogrid""".split()
+float32 float64 csingle cdouble complex64 complex128 dtype index_exp s_""".split()
 
 _FUNCTIONS = {name: _device_function(name, getattr(_np, name)) for name in _FUNCTION_NAMES
               if hasattr(_np, name)}
