@@ -563,7 +563,7 @@ def get_default_memory_pool():
 cuda = types.SimpleNamespace(
     runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
     Device=_Device, Stream=types.SimpleNamespace(null=_Stream()), is_available=lambda: True,
-    get_device_id=lambda: 0)
+    get_device_id=lambda: 0, get_current_stream=lambda: _Stream())
 
 __version__ = "0.0-strict"
 
