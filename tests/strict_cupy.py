@@ -13,10 +13,14 @@ What it enforces (each one has a test in tests/test_strict_cupy.py):
   way back. `float(d)`, `int(d)`, `bool(d)`, `d.item()` work on one-element arrays, as in CuPy
   (an implicit synchronisation);
 - no NumPy array as an operand: `d + h`, `h * d`, `xp.matmul(d, h)`, `d[...] = h`, `d[h_idx]`
-  with a `numpy.ndarray` h raise TypeError; Python and NumPy scalars are fine;
+  with a `numpy.ndarray` h raise TypeError; Python and NumPy scalars are fine. (Assignment
+  from and indexing with host arrays are refused even where a CuPy version would copy them
+  over silently: either is a hidden host-to-device transfer on every call.)
 - only what CuPy provides: the module-level names below (anything else is an AttributeError
   naming it), the ndarray methods and attributes below, `lib.stride_tricks.as_strided`
-  (without NumPy's `writeable=`), `ufunc.at` only for add/maximum/minimum, `cupyx.scatter_add`;
+  (without NumPy's `writeable=`), `ufunc.at` only for add/maximum/minimum and no
+  `ufunc.reduce/accumulate/reduceat` (ufunc.rst; recent CuPy releases add some: conservative),
+  `cupyx.scatter_add`;
 - a NumPy function called on a device array is dispatched the way CuPy dispatches it
   (NEP 13 / NEP 18, `__array_ufunc__` / `__array_function__`): to the function of the same
   name if CuPy has one, a TypeError if it has not;
@@ -75,6 +79,8 @@ def _wrap(r):
 
 
 def _new(a):
+    if a.dtype.kind in "OSUV":   # CuPy has numeric and bool arrays only
+        raise TypeError(f"strict_cupy: CuPy has no arrays of dtype {a.dtype} (numbers and booleans only)")
     d = object.__new__(ndarray)
     d._a = a
     return d
@@ -171,8 +177,10 @@ class ndarray:
     def set(self, arr, stream=None):
         if not isinstance(arr, _np.ndarray):
             raise TypeError(f"ndarray.set takes a numpy.ndarray, got {type(arr).__name__}")
-        if arr.shape != self._a.shape or arr.dtype != self._a.dtype:
-            raise ValueError("ndarray.set: shape and dtype must match")
+        if arr.dtype != self._a.dtype:
+            raise TypeError(f"{arr.dtype} array cannot be set to {self._a.dtype} array")
+        if arr.shape != self._a.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self._a.shape}, new shape: {arr.shape}")
         self._a[...] = arr
 
     # ----- what CuPy refuses
@@ -230,8 +238,8 @@ class ndarray:
     def __bool__(self):
         return bool(self._a)
 
-    def __format__(self, spec):
-        return format(_one_element(self._a, "format()") if spec else self.__str__(), spec)
+    def __format__(self, spec):   # CuPy: format(self.get(), format_spec)
+        return format(self._a, spec)
 
     def item(self):
         if self._a.size != 1:
