@@ -124,6 +124,10 @@ def ndarray_method_cupy_lacks():
     d(3).resize((4,))
 
 
+def object_array():
+    cp.asarray(np.array(["a", "b"]))
+
+
 def isinstance_numpy():
     assert isinstance(d(3), np.ndarray), "a cupy.ndarray is not a numpy.ndarray"
 
@@ -144,7 +148,8 @@ FORBIDDEN = [  # (pattern, what the error must say: the stand-in refused it for 
     (ufunc_at_cupy_lacks, "multiply.at is not provided"), (numpy_ufunc_at_cupy_lacks, "subtract.at is not provided"),
     (ufunc_reduce, "reduce is not implemented"), (as_strided_at_the_top_level, "no attribute 'as_strided'"),
     (as_strided_writeable_keyword, "writeable"), (flags_writeable, "writeable"),
-    (ndarray_method_cupy_lacks, "resize"), (isinstance_numpy, "not a numpy.ndarray")]
+    (ndarray_method_cupy_lacks, "resize"), (object_array, "no arrays of dtype"),
+    (isinstance_numpy, "not a numpy.ndarray")]
 
 
 @pytest.mark.parametrize("pattern, message", FORBIDDEN, ids=[f.__name__ for f, _ in FORBIDDEN])
