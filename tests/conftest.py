@@ -28,6 +28,7 @@ BACKENDS = [
 
 DEVICE_BACKENDS = BACKENDS[1:]   # for tests that only make sense on a device:
 # @pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+CUPY_ONLY = BACKENDS[2:]         # for what the stand-in cannot play (a GPU benchmark in a subprocess)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import cases  # noqa: E402
 import run  # noqa: E402
-from conftest import DEVICE_BACKENDS  # noqa: E402
+from conftest import CUPY_ONLY, DEVICE_BACKENDS  # noqa: E402
 from minires import gpu_available  # noqa: E402
 
 
@@ -70,8 +70,8 @@ def test_device_cuda_without_a_gpu_says_so(tmp_path):
     assert "no GPU here" in proc.stderr and "CuPy" in proc.stderr
 
 
-@pytest.mark.skipif(not gpu_available(), reason="no GPU here: CuPy is not installed or no CUDA device answers")
-def test_smoke_run_on_the_gpu(tmp_path):
+@pytest.mark.parametrize("backend_name", CUPY_ONLY, indirect=True)   # a subprocess: real CuPy only
+def test_smoke_run_on_the_gpu(tmp_path, backend_name):
     report = tmp_path / "results.md"
     proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--device", "cuda", "--markdown", str(report))
     assert proc.returncode == 0, proc.stderr
