@@ -17,13 +17,15 @@ the same maths), never from the forwards below, which are written for reading.
 import numpy as np
 
 from . import nn
-from .nn.im2col import im2col
+from .nn.activation import relu_forward
+from .nn.conv import conv_forward
+from .nn.norm import batchnorm_forward
 
 
 # ----------------------------------------------------------------------------- forwards
 def relu(x):
-    """max(x, 0), elementwise."""
-    return np.maximum(x, 0)
+    """max(x, 0), elementwise: the library's ``relu_forward`` (minires/nn/activation.py:relu_forward)."""
+    return relu_forward(x)[0]
 
 
 def linear(x, W, b):
@@ -32,22 +34,15 @@ def linear(x, W, b):
 
 
 def conv2d(x, W, b=None, stride=1, padding=0):
-    """x (N, C, H, W), W (O, C, KH, KW), b (O,) or None -> (N, O, OH, OW): im2col, then one matmul."""
-    N, C = x.shape[:2]
-    O, _, KH, KW = W.shape
-    col = im2col(x.transpose(1, 0, 2, 3), KH, KW, stride, stride, padding, padding)  # (C, KH, KW, N, OH, OW)
-    OH, OW = col.shape[-2:]
-    y = (W.reshape(O, C * KH * KW) @ col.reshape(C * KH * KW, N * OH * OW)).reshape(O, N, OH, OW)
-    y = y.transpose(1, 0, 2, 3)
-    return y if b is None else y + b.reshape(1, O, 1, 1)
+    """x (N, C, H, W), W (O, C, KH, KW), b (O,) or None -> (N, O, OH, OW): im2col, then one matmul,
+    the library's textbook ``conv_forward`` (minires/nn/conv.py:conv_forward)."""
+    return conv_forward(x, W, b, (stride, stride), (padding, padding))[0]
 
 
 def batchnorm(x, gamma, beta, eps=1e-5):
-    """Training-mode batch norm, x (N, C, H, W): each channel normalised by its batch mean and biased variance."""
-    mean = x.mean(axis=(0, 2, 3), keepdims=True)
-    var = x.var(axis=(0, 2, 3), keepdims=True)
-    xhat = (x - mean) / np.sqrt(var + eps)
-    return gamma.reshape(1, -1, 1, 1) * xhat + beta.reshape(1, -1, 1, 1)
+    """Training-mode batch norm, x (N, C, H, W): each channel normalised by its batch mean and biased
+    variance, the library's ``batchnorm_forward`` (minires/nn/norm.py:batchnorm_forward)."""
+    return batchnorm_forward(x, gamma, beta, eps)[0]
 
 
 def basic_block(x, W1, gamma1, beta1, W2, gamma2, beta2):

@@ -41,7 +41,7 @@ def xp_of(*arrays):
 
     Mixing NumPy and CuPy arrays in one call is an error, not a silent copy.
     """
-    kinds = {_is_cupy(a) for a in arrays if a is not None and hasattr(a, "shape")}
+    kinds = {_cupy is not None and isinstance(a, _cupy.ndarray) for a in arrays if hasattr(a, "shape")}
     if len(kinds) > 1:
         raise DeviceError("arrays live on different devices (some NumPy/cpu, some CuPy/cuda); "
                           "move them together with minires.backend.to_device(a, 'cpu' or 'cuda')")

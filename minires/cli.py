@@ -33,6 +33,7 @@ def cmd_gradcheck(args):
         ("MaxPool2d 3x3, stride 2, padding 1", nn.MaxPool2d(3, 2, 1), data(2, 3, 7, 6)),
         ("AdaptiveAvgPool2d (global average)", nn.AdaptiveAvgPool2d((1, 1)), data(2, 4, 3, 5)),
         ("Linear", nn.Linear(6, 5), data(4, 6)),
+        ("Dropout p=0.3 (the same mask on every re-run)", nn.Dropout(0.3), data(3, 4, 3, 3)),
         ("Sequential conv-bn-relu-pool-fc", nn.Sequential(
             nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
             nn.MaxPool2d(2), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 3)), data(3, 3, 6, 6)),

@@ -20,6 +20,7 @@ import copy
 import numpy as np
 
 from .backend import to_numpy, xp_of
+from .nn.init import get_rng_state, set_rng_state
 from .nn.module import no_grad
 
 TINY = 1e-12
@@ -145,21 +146,27 @@ def check_module(module, x, seed=0, eps=1e-6, tol=1e-6, max_entries=200, mode="e
     (train/eval) is kept. ``max_entries`` caps how many random entries of each tensor are
     checked; ``mode="direction"`` instead checks one random direction per tensor (two
     forwards each), so whole networks check in seconds. Returns a GradcheckResult.
+
+    Every forward gets a fresh copy of x (an in-place first layer may write over its input),
+    and a stochastic layer (Dropout) draws the same random numbers in every forward: the
+    generator is put back to its state before the first one (``minires.nn.set_rng_state``).
     """
     module = copy.deepcopy(module).to(dtype=np.float64)  # a copy: running stats may move, the original stays
     xp = xp_of(x)
     x = xp.array(x, dtype=np.float64)  # our own copy, nudged in place
     rng = np.random.default_rng([seed, 2718])  # its own stream: never the same numbers as a default_rng(seed) input
+    random_state = get_rng_state()
 
-    y = module.forward(x)
+    y = module.forward(x.copy())
     g = xp.asarray(rng.standard_normal(y.shape))  # a random upstream gradient
     module.zero_grad()
     dx = module.backward(g)
     analytic = {"input": dx, **{n: p.grad.copy() for n, p in module.named_parameters()}}
 
     def loss():
+        set_rng_state(random_state)  # the same dropout masks as the forward above
         with no_grad():
-            return float(xp.sum(module.forward(x) * g))
+            return float(xp.sum(module.forward(x.copy()) * g))
 
     rows = [_check_tensor("input", x, analytic["input"], loss, rng, eps, max_entries, mode, tol)]
     if params:

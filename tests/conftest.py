@@ -70,3 +70,12 @@ def seeded_init():
     gradient check that passes once passes always, and one that fails fails the same way.)"""
     from minires.nn import manual_seed
     manual_seed(0)
+
+
+@pytest.fixture(params=["fast", "plain"])
+def path(request):
+    """The layers' fast path (the default) or their plain path (inside ``minires.nn.plain()``):
+    a test that takes this fixture runs once on each."""
+    from minires.nn import plain
+    with plain(request.param == "plain"):
+        yield request.param

@@ -196,3 +196,21 @@ def fixture_state_shapes(fixture):
     """
     return [(str(k), tuple(int(s) for s in row if s >= 0))
             for k, row in zip(fixture["keys"], fixture["shapes"])]
+
+
+def fixture_model(name, small=False):
+    """The fixture's minires model in float64 with the fixture's weights (strict load), and an
+    input: the fixture's own, or with ``small`` two 16x16 images for the CIFAR nets (their last
+    stage still sees 4x4 maps). The ImageNet nets keep theirs: smaller, the last stage's batch
+    norm would normalise 2 values per channel, and its gradient would amplify rounding."""
+    import json
+
+    from minires.models import get_model
+    fx = load_fixture(name)
+    model = get_model(str(fx["constructor"]), **json.loads(str(fx["kwargs"]))).to(dtype=np.float64)
+    model.load_state_dict(reference_state_dict(fixture_state_shapes(fx), int(fx["seed_weights"]),
+                                               float(fx["branch_gain"])))
+    shape = tuple(int(s) for s in fx["input_shape"])
+    if small and shape[-2:] == (32, 32):
+        shape = (2, shape[1], 16, 16)
+    return model, reference_input(shape, int(fx["seed_input"]))

@@ -7,9 +7,9 @@ def test_gradcheck_command_checks_every_layer(capsys, device):
     assert main(["gradcheck", "--seed", "1", "--device", device]) == 0
     out = capsys.readouterr().out
     for layer in ["Conv2d", "BatchNorm2d, train", "BatchNorm2d, eval", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d",
-                  "Linear", "CrossEntropyLoss"]:
+                  "Linear", "Dropout", "CrossEntropyLoss"]:
         assert layer in out
-    assert "12 of 12 checks passed" in out and "FAIL" not in out
+    assert "13 of 13 checks passed" in out and "FAIL" not in out
 
 
 def test_no_command_prints_help(capsys):

@@ -50,7 +50,7 @@ def test_conv_forward_matches_naive_loops(k, s, p, g, bias, hw, rng, device):
 @pytest.mark.parametrize("s", [1, 2])
 @pytest.mark.parametrize("p", [0, 1, 3])
 @pytest.mark.parametrize("g", [1, 2, 4])
-def test_conv_gradcheck(k, s, p, g, rng, device):
+def test_conv_gradcheck(k, s, p, g, rng, device, path):
     H, W = (k + 2, k + 3)  # non-square, and big enough for every kernel
     conv = nn.Conv2d(4, 8, k, stride=s, padding=p, groups=g).to(device)
     x = on(device, rng.standard_normal((2, 4, H, W)))
@@ -60,7 +60,7 @@ def test_conv_gradcheck(k, s, p, g, rng, device):
 
 
 @pytest.mark.parametrize("batch", [1, 5])
-def test_conv_gradcheck_batch_sizes(batch, rng, device):
+def test_conv_gradcheck_batch_sizes(batch, rng, device, path):
     conv = nn.Conv2d(3, 4, 3, stride=2, padding=1).to(device)
     result = check_module(conv, on(device, rng.standard_normal((batch, 3, 6, 5))), max_entries=80)
     assert result.ok, str(result)
@@ -135,8 +135,9 @@ def test_device_mixing_message_without_gpu(monkeypatch):
     from minires.nn import module as module_mod
     conv = nn.Conv2d(3, 8, 3)
     x = np.zeros((1, 3, 8, 8), np.float32)
-    real = module_mod.device_of
-    monkeypatch.setattr(module_mod, "device_of", lambda a: "cuda" if a is x else real(a))
+    real_xp, real_device = module_mod.xp_of, module_mod.device_of
+    monkeypatch.setattr(module_mod, "xp_of", lambda a: "cupy" if a is x else real_xp(a))
+    monkeypatch.setattr(module_mod, "device_of", lambda a: "cuda" if a is x else real_device(a))
     with pytest.raises(DeviceError, match="input is on 'cuda' but the parameters are on 'cpu'.*model.to\\('cuda'\\)"):
         conv(x)
 

@@ -36,7 +36,7 @@ def test_maxpool_negative_inputs_ignore_padding():
 
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
 @pytest.mark.parametrize("batch", [1, 5])
-def test_maxpool_gradcheck(k, s, p, batch, rng, device):
+def test_maxpool_gradcheck(k, s, p, batch, rng, device, path):
     x = on(device, rng.permutation(batch * 2 * 7 * 6).reshape(batch, 2, 7, 6) * 0.1)  # distinct: no ties
     result = check_module(nn.MaxPool2d(k, s, p), x, eps=1e-4)
     assert result.ok, str(result)
@@ -50,7 +50,7 @@ def test_maxpool_tie_goes_to_first_like_pytorch():
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 4, 5), (5, 2, 3, 3)])
-def test_relu_gradcheck(shape, rng, device):
+def test_relu_gradcheck(shape, rng, device, path):
     result = check_module(nn.ReLU(), on(device, away_from_kinks(rng, shape)))
     assert result.ok, str(result)
 
@@ -60,7 +60,7 @@ def test_relu_values():
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 4, 5), (5, 2, 1, 1)])
-def test_global_avgpool(shape, rng, device):
+def test_global_avgpool(shape, rng, device, path):
     x = rng.standard_normal(shape)
     pool = nn.AdaptiveAvgPool2d((1, 1))
     np.testing.assert_allclose(to_numpy(pool(on(device, x))), x.mean(axis=(2, 3), keepdims=True))

@@ -3,26 +3,26 @@ import threading
 
 import numpy as np
 
-from minires.nn.memory import (channels_first, cn_matrix, empty_nchw, from_cn_matrix, release_workspaces,
-                               workspace, zeros_nchw)
+from minires.nn.memory import (channel_major, channel_major_matrix, empty_channel_major, from_channel_major_matrix,
+                               release_workspaces, workspace, zeros_channel_major)
 
 
-def test_channel_major_arrays_look_nchw_and_give_a_free_cn_matrix(rng):
-    y = zeros_nchw(np, (2, 3, 4, 5), np.float32)
+def test_channel_major_arrays_look_nchw_and_give_a_free_channel_major_matrix(rng):
+    y = zeros_channel_major(np, (2, 3, 4, 5), np.float32)
     assert y.shape == (2, 3, 4, 5) and y.dtype == np.float32 and not y.any()
     y[...] = rng.standard_normal(y.shape)
-    m = cn_matrix(y)                               # (C, N*H*W)
+    m = channel_major_matrix(y)                               # (C, N*H*W)
     assert m.shape == (3, 40) and np.shares_memory(m, y)
     np.testing.assert_array_equal(m[1], y[:, 1].ravel())
-    np.testing.assert_array_equal(from_cn_matrix(m, y.shape), y)
-    assert empty_nchw(np, (2, 3, 4, 5), np.float64).shape == (2, 3, 4, 5)
+    np.testing.assert_array_equal(from_channel_major_matrix(m, y.shape), y)
+    assert empty_channel_major(np, (2, 3, 4, 5), np.float64).shape == (2, 3, 4, 5)
 
 
-def test_cn_matrix_copies_a_plain_nchw_array(rng):
+def test_channel_major_matrix_copies_a_plain_nchw_array(rng):
     x = rng.standard_normal((2, 3, 4, 5))
-    m = cn_matrix(x)
+    m = channel_major_matrix(x)
     assert not np.shares_memory(m, x)
-    np.testing.assert_array_equal(m, channels_first(x).reshape(3, -1))
+    np.testing.assert_array_equal(m, channel_major(x).reshape(3, -1))
 
 
 def test_workspace_is_reused_grown_and_kept_apart_by_name_and_dtype():

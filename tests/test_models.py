@@ -96,7 +96,7 @@ def randomize_batchnorms(model, rng):
 ], ids=["basic", "basic-projection", "basic-optionA", "plain", "bottleneck", "bottleneck-projection",
         "bottleneck-v1", "resnext"])
 @pytest.mark.parametrize("train", [True, False])
-def test_block_gradcheck(make, train, rng, device):
+def test_block_gradcheck(make, train, rng, path, device):
     block = randomize_batchnorms(make(), rng).train(train).to(device)
     result = check_module(block, on(device, rng.standard_normal((2, 4 if not isinstance(block, Bottleneck) or
                                                                  block.conv1.in_channels == 4 else 8, 5, 6))),
@@ -119,14 +119,14 @@ def test_shortcut_a_shapes_and_gradient(rng, device):
     lambda: CifarResNet(1, num_classes=3, in_channels=1, shortcut="B"),
     lambda: CifarResNet(1, num_classes=3, in_channels=1, residual=False),
 ], ids=["resnet8-A", "resnet8-B", "plain8"])
-def test_small_cifar_net_gradcheck_end_to_end(make, rng, device):
+def test_small_cifar_net_gradcheck_end_to_end(make, rng, device, path):
     model = randomize_batchnorms(make(), rng).to(device)
     result = check_module(model, on(device, rng.standard_normal((3, 1, 8, 8))), mode="direction")
     assert result.ok, str(result)
     assert len(result.rows) == 1 + len(model.parameters())
 
 
-def test_small_imagenet_style_net_gradcheck_end_to_end(rng):
+def test_small_imagenet_style_net_gradcheck_end_to_end(rng, path):
     """A ResNet-10 (one basic block per stage), every tensor along one random direction. In a
     net this deep float64 round-off in the loss is ~1e-13 of it, so eps = 1e-5 keeps the
     central difference well above the noise (its truncation error, ~eps^2, stays tiny).

@@ -56,7 +56,7 @@ def test_eval_uses_running_statistics_and_does_not_update_them(rng):
 
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("shape", [(1, 3, 4, 5), (5, 3, 3, 2), (4, 3, 1, 1)])
-def test_batchnorm_gradcheck(train, shape, rng, device):
+def test_batchnorm_gradcheck(train, shape, rng, device, path):
     bn = nn.BatchNorm2d(3)
     bn.weight.data[...] = rng.uniform(0.5, 1.5, 3)
     bn.bias.data[...] = rng.normal(0, 0.1, 3)
@@ -71,7 +71,7 @@ class ForgetsMeanTerm(nn.BatchNorm2d):
     """A classic bug: the backward forgets that the batch mean depends on x."""
 
     def backward(self, grad_out):
-        xhat, inv_std, _ = self.cache
+        xhat, inv_std, _ = self.saved
         C = self.num_features
         self.bias.grad += grad_out.sum(axis=(0, 2, 3))
         self.weight.grad += (grad_out * xhat).sum(axis=(0, 2, 3))
@@ -84,7 +84,7 @@ class ForgetsVarianceTerm(nn.BatchNorm2d):
     """The other classic bug: the backward forgets that the batch variance depends on x."""
 
     def backward(self, grad_out):
-        xhat, inv_std, _ = self.cache
+        xhat, inv_std, _ = self.saved
         C = self.num_features
         self.bias.grad += grad_out.sum(axis=(0, 2, 3))
         self.weight.grad += (grad_out * xhat).sum(axis=(0, 2, 3))

@@ -9,19 +9,19 @@ has a short, undamped path for the gradient.
 
 Attribute names are torchvision's, so the state_dict keys are too (``conv1.weight``,
 ``bn2.running_var``, ``downsample.0.weight``). torchvision reuses one ``relu`` module;
-here each ReLU is its own module (``relu1``, ``relu2`` ...) because each keeps its own
-cache for the backward. ReLUs hold no parameters, so the keys are unchanged.
+here each ReLU is its own module (``relu1``, ``relu2`` ...) because each keeps what its
+own backward needs. ReLUs hold no parameters, so the keys are unchanged.
 
-Memory: every batch norm writes its output over its convolution's output
+Memory (the fast path): every batch norm writes its output over its convolution's output
 (``BatchNorm2d(inplace=True)``), every ReLU over that again (``ReLU(inplace=True)``), and the
-residual sum is added in place into the last batch norm's output. All of them overwrite an
-array that only this block holds: a convolution's output, which the convolution's backward
-does not need (it keeps its input), then a batch norm's output, which its own backward does
-not need either (it keeps xhat). One fresh activation-sized array per layer, not three.
+residual sum is added in place into the last batch norm's output. Each of them overwrites
+only an array that no layer kept for its backward (the rule: ``nn.module.may_overwrite``): a
+convolution keeps its input, not its output, and a batch norm keeps xhat, not its output.
+One fresh activation-sized array per layer, not three. The plain path ignores ``inplace``.
 """
 from ..backend import xp_of
-from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_grad_enabled
-from ..nn.memory import zeros_nchw
+from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_plain
+from ..nn.memory import zeros_channel_major
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1):
@@ -50,7 +50,6 @@ class ShortcutA(Module):
 
     def __init__(self, pad):
         self.pad = pad
-        self.cache = None
 
     def extra_repr(self):
         return f"subsample 2, zero-pad {self.pad} channels each side"
@@ -58,19 +57,22 @@ class ShortcutA(Module):
     def forward(self, x):
         N, C, H, W = x.shape
         sub = x[:, :, ::2, ::2]
-        out = zeros_nchw(xp_of(x), (N, C + 2 * self.pad, sub.shape[2], sub.shape[3]), x.dtype)
+        out = self._zeros(x, (N, C + 2 * self.pad, sub.shape[2], sub.shape[3]))
         out[:, self.pad:self.pad + C] = sub
-        self.cache = x.shape if is_grad_enabled() else None
+        self.save_for_backward(x.shape)
         return out
 
     def backward(self, grad_out):
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        xp = xp_of(grad_out)
-        N, C, H, W = self.cache
-        dx = zeros_nchw(xp, (N, C, H, W), grad_out.dtype)
+        N, C, H, W = self.saved[0]
+        dx = self._zeros(grad_out, (N, C, H, W))
         dx[:, :, ::2, ::2] = grad_out[:, self.pad:self.pad + C]
         return dx
+
+    @staticmethod
+    def _zeros(like, shape):
+        """Zeros of ``shape``; stored channel-major (``memory.py``) on the fast path."""
+        xp = xp_of(like)
+        return xp.zeros(shape, like.dtype) if is_plain() else zeros_channel_major(xp, shape, like.dtype)
 
 
 class BasicBlock(Module):
@@ -99,13 +101,16 @@ class BasicBlock(Module):
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.residual:
-            out += x if self.downsample is None else self.downsample(x)   # in place: out is bn2's, ours
+            out += x if self.downsample is None else self.downsample(x)   # in place: bn2's output, kept by no layer
         return self.relu2(out)
 
     def backward(self, grad_out):
         g = self.relu2.backward(grad_out)                               # through the final ReLU
-        g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(
-            self.conv2.backward(self.bn2.backward(g)))))                # main path
+        g_main = self.bn2.backward(g)                                   # main path, last layer first
+        g_main = self.conv2.backward(g_main)
+        g_main = self.relu1.backward(g_main)
+        g_main = self.bn1.backward(g_main)
+        g_main = self.conv1.backward(g_main)
         if not self.residual:
             return g_main
         g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut
@@ -145,15 +150,19 @@ class Bottleneck(Module):
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         if self.residual:
-            out += x if self.downsample is None else self.downsample(x)   # in place: out is bn3's, ours
+            out += x if self.downsample is None else self.downsample(x)   # in place: bn3's output, kept by no layer
         return self.relu3(out)
 
     def backward(self, grad_out):
         g = self.relu3.backward(grad_out)                               # through the final ReLU
         g_main = self.bn3.backward(g)                                   # main path, last layer first
         g_main = self.conv3.backward(g_main)
-        g_main = self.conv2.backward(self.bn2.backward(self.relu2.backward(g_main)))
-        g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(g_main)))
+        g_main = self.relu2.backward(g_main)
+        g_main = self.bn2.backward(g_main)
+        g_main = self.conv2.backward(g_main)
+        g_main = self.relu1.backward(g_main)
+        g_main = self.bn1.backward(g_main)
+        g_main = self.conv1.backward(g_main)
         if not self.residual:
             return g_main
         g_short = g if self.downsample is None else self.downsample.backward(g)  # shortcut

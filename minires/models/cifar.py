@@ -56,15 +56,19 @@ class CifarResNet(Module):
         self.check_input(x, ndim=4, channels=self.in_channels)
         check_size(self, x.shape, [("layer2", 2), ("layer3", 2)])
         x = self.relu(self.bn1(self.conv1(x)))
-        for stage in self.stages():
+        for stage in (self.layer1, self.layer2, self.layer3):
             x = stage(x)
         return self.fc(self.flatten(self.avgpool(x)))
 
     def backward(self, grad_out):
-        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
-        for stage in reversed(self.stages()):
+        g = self.fc.backward(grad_out)
+        g = self.flatten.backward(g)
+        g = self.avgpool.backward(g)
+        for stage in (self.layer3, self.layer2, self.layer1):
             g = stage.backward(g)
-        return self.conv1.backward(self.bn1.backward(self.relu.backward(g)))
+        g = self.relu.backward(g)
+        g = self.bn1.backward(g)
+        return self.conv1.backward(g)
 
 
 def _residual(n):

@@ -59,7 +59,7 @@ class ResNet(Module):
         self.check_input(x, ndim=4, channels=self.in_channels)
         check_size(self, x.shape, [("conv1", 2), ("maxpool", 2), ("layer2", 2), ("layer3", 2), ("layer4", 2)])
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for stage in self.stages():
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             x = stage(x)
         if not self.include_top:
             return x
@@ -68,10 +68,15 @@ class ResNet(Module):
     def backward(self, grad_out):
         g = grad_out
         if self.include_top:
-            g = self.avgpool.backward(self.flatten.backward(self.fc.backward(g)))
-        for stage in reversed(self.stages()):
+            g = self.fc.backward(g)
+            g = self.flatten.backward(g)
+            g = self.avgpool.backward(g)
+        for stage in (self.layer4, self.layer3, self.layer2, self.layer1):
             g = stage.backward(g)
-        return self.conv1.backward(self.bn1.backward(self.relu.backward(self.maxpool.backward(g))))
+        g = self.maxpool.backward(g)
+        g = self.relu.backward(g)
+        g = self.bn1.backward(g)
+        return self.conv1.backward(g)
 
 
 def init_resnet(model, zero_init_residual=False):

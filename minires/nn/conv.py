@@ -1,24 +1,67 @@
 """Conv2d: convolution as one matrix multiplication per group, by im2col / col2im.
 
-The plain version -- im2col of the whole batch, one matmul, col2im -- is ``conv_forward`` /
-``conv_backward`` in ``reference.py``; read it first. Conv2d computes the same numbers
-faster: a 1x1 kernel skips im2col (its input already is the column matrix), the batch is
-turned into columns a few images at a time into a reused workspace (``batch_chunks``),
-backward recomputes the columns instead of keeping them (1/(KH*KW) of the memory) and, at
-stride 1, computes the input gradient as a convolution with the flipped kernel and the weight
-gradient from that convolution's columns; activations stay channel-major (``memory.py``), so
-no layer transposes its output.
+Read from the top. ``conv_forward`` and ``conv_backward`` are the textbook algorithm: im2col
+of the whole batch, one matrix multiply, and col2im in the backward. ``Conv2d`` runs them when
+the plain switch is on (``with minires.nn.plain():``); by default it runs its fast path
+(``_forward_fast``, ``_backward_fast`` and the named tricks below them), which computes the
+same numbers -- the tests check it in float64 -- with less memory traffic:
+
+- a 1x1 kernel skips im2col: its input already is the column matrix (``_pointwise_columns``);
+- the batch is turned into columns a few images at a time, into a reused workspace
+  (``batch_chunks``, ``memory.workspace``), and backward recomputes the columns from x
+  instead of keeping them (1/(KH*KW) of the memory);
+- at stride 1 the input gradient is a convolution with the flipped kernel, and the weight
+  gradient comes from that convolution's columns (``_backward_by_flipped_conv``);
+- activations stay channel-major (``memory.py``), so no layer transposes its output.
 """
 import math
 
 from . import init
-from .im2col import col2im_add, im2col_into, out_size
-from .memory import channels_first, workspace
-from .module import Module, Parameter, is_grad_enabled
+from .im2col import col2im, col2im_add, im2col, im2col_into, out_size
+from .memory import channel_major, workspace
+from .module import Module, Parameter, is_plain
 from ..backend import xp_of
 
 CHUNK_BYTES = 4 * 2**20  # im2col about this many bytes of columns at a time (see batch_chunks) ...
 CHUNK_COLUMNS = 4096     # ... but at least this many columns (output pixels) per matrix multiply
+
+
+def conv_forward(x, w, b, stride, padding, groups=1):
+    """x (N, C, H, W), w (O, C/G, KH, KW), b (O,) or None -> y (N, O, OH, OW), cache.
+
+    The textbook convolution: im2col of the whole batch, then one matrix multiply per group.
+    """
+    xp = xp_of(x)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    (SH, SW), (PH, PW), G = stride, padding, groups
+    OH, OW = out_size(H, KH, SH, PH), out_size(W, KW, SW, PW)
+    # Columns: one row per filter entry (c, i, j), one column per output pixel (n, oh, ow).
+    col = im2col(x.transpose(1, 0, 2, 3), KH, KW, SH, SW, PH, PW)   # (C, KH, KW, N, OH, OW)
+    col = col.reshape(G, C // G * KH * KW, N * OH * OW)              # one matrix per group
+    y = xp.matmul(w.reshape(G, O // G, -1), col)                     # (G, O/G, N*OH*OW)
+    y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)                # (N, O, OH, OW)
+    if b is not None:
+        y = y + b.reshape(1, O, 1, 1)
+    return y, (col, w, (H, W), stride, padding)
+
+
+def conv_backward(dy, cache):
+    """dy (N, O, OH, OW) -> dx (N, C, H, W), dw (O, C/G, KH, KW), db (O,)."""
+    xp = xp_of(dy)
+    col, w, (H, W), (SH, SW), (PH, PW) = cache
+    N, O, OH, OW = dy.shape
+    G = col.shape[0]
+    _, _, KH, KW = w.shape
+    C = w.shape[1] * G
+    dy_mat = dy.transpose(1, 0, 2, 3).reshape(G, O // G, N * OH * OW)
+    db = dy.sum(axis=(0, 2, 3))
+    # y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy
+    dw = xp.matmul(dy_mat, col.transpose(0, 2, 1)).reshape(w.shape)
+    dcol = xp.matmul(w.reshape(G, O // G, -1).transpose(0, 2, 1), dy_mat)
+    dcol = dcol.reshape(C, KH, KW, N, OH, OW)
+    dx = col2im(dcol, H, W, SH, SW, PH, PW).transpose(1, 0, 2, 3)     # (N, C, H, W)
+    return dx, dw, db
 
 
 def _pair(v, name):
@@ -56,7 +99,6 @@ class Conv2d(Module):
         bound = 1.0 / math.sqrt(fan_in)  # PyTorch's default initialisation
         self.weight = Parameter(init.uniform((out_channels, in_channels // groups, KH, KW), bound))
         self.bias = Parameter(init.uniform((out_channels,), bound)) if bias else None
-        self.cache = None
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -67,16 +109,45 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
     def forward(self, x):
-        """x (N, C, H, W) -> (N, O, OH, OW), stored channel-major (see ``memory``)."""
+        """x (N, C, H, W) -> (N, O, OH, OW): ``conv_forward`` on the plain path, else ``_forward_fast``."""
         self.check_input(x, ndim=4, channels=self.in_channels)
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        _, _, H, W = x.shape
+        if out_size(H, KH, SH, PH) < 1 or out_size(W, KW, SW, PW) < 1:
+            raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} kernel "
+                             f"with padding {self.padding}; it needs at least {KH - 2 * PH}x{KW - 2 * PW}")
+        if is_plain():
+            bias = None if self.bias is None else self.bias.data
+            y, cache = conv_forward(x, self.weight.data, bias, self.stride, self.padding, self.groups)
+            self.save_for_backward(*cache)
+            return y
+        return self._forward_fast(x)
+
+    def backward(self, grad_out):
+        """grad_out (N, O, OH, OW) -> grad wrt x (N, C, H, W); adds into weight.grad and bias.grad.
+
+        The path the forward took: ``conv_backward`` (plain) or ``_backward_fast``.
+        """
+        if is_plain():
+            dx, dw, db = conv_backward(grad_out, self.saved)
+            self.weight.grad += dw
+            if self.bias is not None:
+                self.bias.grad += db
+            return dx
+        return self._backward_fast(grad_out)
+
+    # ----- the fast path -----
+    def _forward_fast(self, x):
+        """``conv_forward``'s numbers: 1x1 without im2col, columns a chunk of images at a time into
+        a workspace, the output stored channel-major (``memory.py``); keeps x, not the columns.
+
+        Plain twin: minires/nn/conv.py:conv_forward.
+        """
         xp = xp_of(x)
         N, C, H, W = x.shape
         O, G = self.out_channels, self.groups
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         OH, OW = out_size(H, KH, SH, PH), out_size(W, KW, SW, PW)
-        if OH < 1 or OW < 1:
-            raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} kernel "
-                             f"with padding {self.padding}; it needs at least {KH - 2 * PH}x{KW - 2 * PW}")
         w = self.weight.data.reshape(G, O // G, C // G * KH * KW)
         y = xp.empty((G, O // G, N, OH * OW), dtype=x.dtype)      # channel-major: (O, N, OH, OW)
         if self._pointwise():
@@ -86,58 +157,83 @@ class Conv2d(Module):
             for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
                 col = self._columns(x, n0, n1, OH, OW)             # (G, C/G*KH*KW, n*OH*OW)
                 xp.matmul(w, col, out=y[:, :, n0:n1].reshape(G, O // G, -1))
-        y = channels_first(y.reshape(O, N, OH, OW))                # (N, O, OH, OW), a view
+        y = channel_major(y.reshape(O, N, OH, OW))                # (N, O, OH, OW), a view
         if self.bias is not None:
             y += self.bias.data.reshape(1, O, 1, 1)
-        # keep x itself (no copy): backward recomputes the columns, 1/(KH*KW) of the memory
-        self.cache = x if is_grad_enabled() else None
+        self.save_for_backward(x)     # x itself, no copy: backward recomputes the columns from it
         return y
 
-    def backward(self, grad_out):
-        """grad_out (N, O, OH, OW) -> grad wrt x (N, C, H, W); adds into weight.grad and bias.grad.
+    def _backward_fast(self, grad_out):
+        """``conv_backward``'s numbers by one of three algorithms, each a method of its own.
 
-        y = w @ col  =>  dw = dy @ col^T  and  dcol = w^T @ dy, then col2im (``conv_backward`` in
-        ``reference.py`` does exactly that on the whole batch at once). Here the columns are
-        recomputed from x a chunk at a time; at stride 1 the input gradient is computed as a
-        convolution instead, and the weight gradient from its columns (``_backward_by_flipped_conv``).
+        - 1x1 kernel: the columns are x itself (``_backward_pointwise``);
+        - stride 1 and padding < kernel: dx as a convolution of dy with the flipped kernel,
+          dw from that convolution's columns (``_backward_by_flipped_conv``). That convolution
+          pads dy by K - 1 - P on each side, a real padding only while P <= K - 1. A wider
+          padding would have to be a crop (rare: outputs that see nothing but padding);
+        - everything else, and those: as ``conv_backward``, a chunk of images at a time
+          (``_backward_by_col2im``).
+
+        Plain twin: minires/nn/conv.py:conv_backward.
         """
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
-        x = self.cache
+        x, = self.saved
         N, C, H, W = x.shape
         _, O, OH, OW = grad_out.shape
-        G = self.groups
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        dy = xp.ascontiguousarray(channels_first(grad_out)).reshape(G, O // G, N, OH * OW)
+        dy = xp.ascontiguousarray(channel_major(grad_out)).reshape(self.groups, O // self.groups, N, OH * OW)
         if self.bias is not None:
             self.bias.grad += dy.reshape(O, -1).sum(axis=1)
-        wT = self.weight.data.reshape(G, O // G, C // G * KH * KW).transpose(0, 2, 1)
         if self._pointwise():
-            dy = dy.reshape(G, O // G, N * OH * OW)
-            self.weight.grad += xp.matmul(dy, self._pointwise_columns(x).transpose(0, 2, 1)).reshape(
-                self.weight.grad.shape)
-            dcol = xp.matmul(wT, dy).reshape(C, N, OH, OW)
-            if (SH, SW) == (1, 1):
-                return channels_first(dcol)
-            dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
-            dx[:, :, ::SH, ::SW] = dcol                            # strided: the skipped pixels get 0
-            return channels_first(dx)
+            return self._backward_pointwise(dy, x, OH, OW)
         if (SH, SW) == (1, 1) and PH < KH and PW < KW:
             return self._backward_by_flipped_conv(dy, x, OH, OW)
-        dwT = 0  # dw transposed, (G, C/G*KH*KW, O/G): see below
+        return self._backward_by_col2im(dy, x, OH, OW)
+
+    def _backward_pointwise(self, dy, x, OH, OW):
+        """1x1 kernel: dy (G, O/G, N, OH*OW) -> dx (N, C, H, W); adds into weight.grad.
+
+        The columns are the (strided) input itself, so dw = dy @ x^T and dx = w^T @ dy, with
+        no im2col and no col2im; with a stride, the pixels the kernel skipped get gradient 0.
+        """
+        xp = xp_of(dy)
+        N, C, H, W = x.shape
+        G, SH, SW = self.groups, *self.stride
+        dy = dy.reshape(G, -1, N * OH * OW)
+        wT = self.weight.data.reshape(G, -1, C // G).transpose(0, 2, 1)
+        dw = xp.matmul(dy, self._pointwise_columns(x).transpose(0, 2, 1))
+        self.weight.grad += dw.reshape(self.weight.grad.shape)
+        dcol = xp.matmul(wT, dy).reshape(C, N, OH, OW)
+        if (SH, SW) == (1, 1):
+            return channel_major(dcol)
+        dx = xp.zeros((C, N, H, W), dtype=dy.dtype)
+        dx[:, :, ::SH, ::SW] = dcol
+        return channel_major(dx)
+
+    def _backward_by_col2im(self, dy, x, OH, OW):
+        """The general case: dy (G, O/G, N, OH*OW) -> dx (N, C, H, W); adds into weight.grad.
+
+        ``conv_backward``'s dw = dy @ col^T and dcol = w^T @ dy, then col2im, a chunk of
+        images at a time, with the columns recomputed from x (the forward did not keep them).
+        """
+        xp = xp_of(dy)
+        N, C, H, W = x.shape
+        O, G = self.out_channels, self.groups
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        wT = self.weight.data.reshape(G, O // G, C // G * KH * KW).transpose(0, 2, 1)
+        dwT = 0  # dw transposed, (G, C/G*KH*KW, O/G)
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
             col = self._columns(x, n0, n1, OH, OW)                 # recomputed from x
             # dw = dy @ col^T, computed as its transpose col @ dy^T: the same numbers, but
             # OpenBLAS runs this orientation up to 2x faster when O is small (16-64 channels)
             dwT += xp.matmul(col, dy[:, :, n0:n1].reshape(G, O // G, -1).transpose(0, 2, 1))
         self.weight.grad += dwT.transpose(0, 2, 1).reshape(self.weight.grad.shape)
-        dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)          # channel-major, like the forward
+        dx = xp.zeros((C, N, H, W), dtype=dy.dtype)                # channel-major, like the forward
         for n0, n1 in self._chunks(N, OH * OW, x.dtype.itemsize):
-            dcol = workspace("conv.dcol", (G, C // G * KH * KW, (n1 - n0) * OH * OW), grad_out.dtype, xp)
+            dcol = workspace("conv.dcol", (G, C // G * KH * KW, (n1 - n0) * OH * OW), dy.dtype, xp)
             xp.matmul(wT, dy[:, :, n0:n1].reshape(G, O // G, -1), out=dcol)
             col2im_add(dcol.reshape(C, KH, KW, n1 - n0, OH, OW), dx[:, n0:n1], SH, SW, PH, PW)
-        return channels_first(dx)
+        return channel_major(dx)
 
     def _backward_by_flipped_conv(self, dy, x, OH, OW):
         """Stride 1: dy (G, O/G, N, OH*OW), x (N, C, H, W) -> dx (N, C, H, W); adds into weight.grad.
@@ -161,7 +257,7 @@ class Conv2d(Module):
         w = self.weight.data.reshape(G, O // G, C // G, KH, KW)[:, :, :, ::-1, ::-1]
         w_flip = xp.ascontiguousarray(w.transpose(0, 2, 1, 3, 4)).reshape(G, C // G, O // G * KH * KW)
         dy = dy.reshape(O, N, OH, OW)
-        xc = channels_first(x)                                     # (C, N, H, W): a view
+        xc = channel_major(x)                                     # (C, N, H, W): a view
         dx = xp.empty((G, C // G, N, H * W), dtype=dy.dtype)       # channel-major: (C, N, H, W)
         dw_flipped = 0                                             # (G, O/G*KH*KW, C/G), rows (o, i', j')
         for n0, n1 in batch_chunks(N, O * KH * KW * H * W * dy.dtype.itemsize, H * W):
@@ -174,7 +270,7 @@ class Conv2d(Module):
         # rows (o, i', j') -> (o, i, j): flip the kernel axes back; columns c -> (O, C/G, KH, KW)
         dw = dw_flipped.reshape(G, O // G, KH, KW, C // G)[:, :, ::-1, ::-1].transpose(0, 1, 4, 2, 3)
         self.weight.grad += dw.reshape(self.weight.grad.shape)
-        return channels_first(dx.reshape(C, N, H, W))
+        return channel_major(dx.reshape(C, N, H, W))
 
     # ----- the fast path's helpers -----
     def _pointwise(self):
@@ -183,7 +279,7 @@ class Conv2d(Module):
     def _pointwise_columns(self, x):
         """1x1 kernel: x (N, C, H, W) -> (G, C/G, N*OH*OW), a view when x is channel-major and unstrided."""
         SH, SW = self.stride
-        x = channels_first(x)[:, :, ::SH, ::SW]
+        x = channel_major(x)[:, :, ::SH, ::SW]
         return x.reshape(self.groups, self.in_channels // self.groups, -1)
 
     def _columns(self, x, n0, n1, OH, OW):
@@ -192,7 +288,7 @@ class Conv2d(Module):
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         C, G = self.in_channels, self.groups
         col = workspace("conv.col", (C, KH, KW, n1 - n0, OH, OW), x.dtype, xp)
-        im2col_into(channels_first(x)[:, n0:n1], col, KH, KW, SH, SW, PH, PW)
+        im2col_into(channel_major(x)[:, n0:n1], col, KH, KW, SH, SW, PH, PW)
         return col.reshape(G, C // G * KH * KW, -1)
 
     def _chunks(self, N, pixels, itemsize):

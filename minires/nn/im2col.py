@@ -11,7 +11,7 @@ Layout. Both functions see the image as ``(A, B, H, W)`` and the columns as
 
     col[a, i, j, b, oh, ow] = padded[a, b, i + SH*oh, j + SW*ow]
 
-A convolution passes channels-first images ``x.transpose(1, 0, 2, 3)`` (A=C, B=N), so that
+A convolution passes channel-major images ``x.transpose(1, 0, 2, 3)`` (A=C, B=N), so that
 ``col.reshape(C*KH*KW, N*OH*OW)`` is the textbook matrix: one row per filter entry (c, i, j),
 one column per output pixel (n, oh, ow). Pooling passes ``x`` as it is (A=N, B=C) and
 reduces over the (KH, KW) axes.
@@ -77,7 +77,8 @@ def im2col_into(img, col, KH, KW, SH, SW, PH, PW):
       (SH times the row stride); likewise for j and ow. Nothing is copied until the single
       ``col[...] = windows``, which copies every window entry once;
     - at stride 1 along the width, only the rows are padded (``_windows_rows_padded``).
-    ``img`` may be any strided view (a slice of the batch, channels-first).
+    ``img`` may be any strided view (a slice of the batch, channel-major).
+    Plain twin: minires/nn/im2col.py:im2col.
     """
     A, B, H, W = img.shape
     _, _, _, _, OH, OW = col.shape
@@ -157,6 +158,7 @@ def col2im_add(col, img, SH, SW, PH, PW):
     temporary: each kernel offset adds only the entries that came from real pixels
     (``window_slices``); those that came from the padding have nowhere to go and are dropped,
     which is what cropping the padded image does in ``col2im``.
+    Plain twin: minires/nn/im2col.py:col2im.
     """
     A, KH, KW, B, OH, OW = col.shape
     _, _, H, W = img.shape

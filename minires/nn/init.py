@@ -1,8 +1,12 @@
-"""Weight initialisation, with one seeded generator so that ``manual_seed(0)`` makes models repeatable.
+"""Weight initialisation, and the one random generator of minires's layers.
 
-Weights are always drawn with NumPy on the CPU (so a seed gives the same numbers on every
-backend) and moved afterwards with ``model.to('cuda')``.
+``manual_seed(0)`` makes models repeatable: initial weights and the random choices of
+stochastic layers (Dropout's masks) all come from one NumPy generator. Numbers are always
+drawn with NumPy on the CPU (so a seed gives the same numbers on every backend) and moved
+to the layer's device afterwards. ``get_rng_state`` / ``set_rng_state`` save and restore the
+generator: the gradient checker replays the same masks on every re-run of a forward.
 """
+import copy
 import math
 
 import numpy as np
@@ -11,9 +15,24 @@ _rng = np.random.default_rng()
 
 
 def manual_seed(seed):
-    """Seed the generator used by every layer's initialisation."""
+    """Seed the generator used by every layer's initialisation and by stochastic layers."""
     global _rng
     _rng = np.random.default_rng(seed)
+
+
+def generator():
+    """The generator itself (a ``numpy.random.Generator``): draw from it, never re-seed it."""
+    return _rng
+
+
+def get_rng_state():
+    """A snapshot of the generator's state, for ``set_rng_state``."""
+    return copy.deepcopy(_rng.bit_generator.state)
+
+
+def set_rng_state(state):
+    """Put the generator back into a state taken by ``get_rng_state``: the same draws follow."""
+    _rng.bit_generator.state = copy.deepcopy(state)
 
 
 def uniform(shape, bound, dtype=np.float32):

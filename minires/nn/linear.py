@@ -2,7 +2,7 @@
 import math
 
 from . import init
-from .module import Module, Parameter, is_grad_enabled
+from .module import Module, Parameter
 
 
 class Linear(Module):
@@ -19,7 +19,6 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(in_features)
         self.weight = Parameter(init.uniform((out_features, in_features), bound))
         self.bias = Parameter(init.uniform((out_features,), bound)) if bias else None
-        self.cache = None
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -29,14 +28,12 @@ class Linear(Module):
         y = x @ self.weight.data.T
         if self.bias is not None:
             y = y + self.bias.data
-        self.cache = x if is_grad_enabled() else None
+        self.save_for_backward(x)
         return y
 
     def backward(self, grad_out):
         """grad_out (N, out) -> (N, in); adds dW = grad_out^T x and db = sum over the batch."""
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        x = self.cache
+        x, = self.saved
         self.weight.grad += grad_out.T @ x
         if self.bias is not None:
             self.bias.grad += grad_out.sum(axis=0)
@@ -46,15 +43,11 @@ class Linear(Module):
 class Flatten(Module):
     """x (N, C, H, W) -> (N, C*H*W). Backward reshapes back."""
 
-    def __init__(self):
-        self.cache = None
-
     def forward(self, x):
         self.check_input(x)
-        self.cache = x.shape
+        self.save_for_backward(x.shape)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out):
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward")
-        return grad_out.reshape(self.cache)
+        shape, = self.saved
+        return grad_out.reshape(shape)

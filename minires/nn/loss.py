@@ -1,5 +1,5 @@
 """CrossEntropyLoss: softmax and negative log-likelihood in one numerically stable step."""
-from .module import Module, is_grad_enabled
+from .module import Module
 from ..backend import device_of, xp_of
 
 
@@ -23,9 +23,6 @@ class CrossEntropyLoss(Module):
     ``backward(grad=1.0)`` returns d loss / d logits = (softmax(logits) - onehot(target)) / N.
     """
 
-    def __init__(self):
-        self.cache = None
-
     def forward(self, logits, target):
         self.check_input(logits, ndim=2, what="logits (N, K)")
         xp = xp_of(logits)
@@ -44,15 +41,13 @@ class CrossEntropyLoss(Module):
                              f"got values from {int(target.min())} to {int(target.max())}")
         logp = log_softmax(logits)
         loss = -logp[xp.arange(N), target].mean()
-        self.cache = (logp, target) if is_grad_enabled() else None
+        self.save_for_backward(logp, target)
         return loss
 
     def backward(self, grad=1.0):
         """-> d loss / d logits (N, K), scaled by ``grad``."""
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        xp = xp_of(self.cache[0])
-        logp, target = self.cache
+        logp, target = self.saved
+        xp = xp_of(logp)
         N = logp.shape[0]
         dlogits = xp.exp(logp)                    # softmax
         dlogits[xp.arange(N), target] -= 1.0      # minus the one-hot target

@@ -9,17 +9,18 @@ numbers are stored.
    (``buf.transpose(1, 0, 2, 3)``, no copy). Why: a convolution by im2col computes
    ``w (O, C*KH*KW) @ col (C*KH*KW, N*OH*OW)``, whose result is (O, N*OH*OW) -- channel-major.
    Keeping that layout through the network means no transpose per layer: batch norm sees
-   each channel as one contiguous row of N*H*W values (``cn_matrix``), ReLU and the residual
-   add are layout-blind, and the next convolution reads its input as (C, N, H, W) for free.
+   each channel as one contiguous row of N*H*W values (``channel_major_matrix``), ReLU and
+   the residual add are layout-blind, and the next convolution reads its input as
+   (C, N, H, W) for free (``channel_major(x)``, a view).
    A plain NCHW array (the input images, or anything a student builds) works everywhere
-   too: ``cn_matrix`` then copies it once.
+   too: ``channel_major_matrix`` then copies it once.
 
 2. Workspaces. A 100 MB temporary allocated afresh in every call costs more than the
    arithmetic done in it: the operating system hands out new memory one zeroed page at a
    time. ``workspace(name, shape, dtype, xp)`` returns a scratch array carved out of a buffer
    kept from the previous call (grown when a bigger one is asked for). The rule that makes
    this safe: a workspace never leaves the function that asked for it -- it is not returned,
-   not cached for backward, and two live scratch arrays never share a name. Buffers are per
+   kept for backward, and two live scratch arrays never share a name. Buffers are per
    thread, per array module (NumPy or CuPy) and per dtype, so float64 gradient checks, a
    layer used twice, and CuPy arrays all stay apart. ``release_workspaces()`` frees them.
 """
@@ -31,36 +32,41 @@ import numpy as np
 _local = threading.local()
 
 
-def channels_first(x):
-    """(N, C, H, W) -> (C, N, H, W), a view (no copy)."""
+def channel_major(x):
+    """Swap the first two axes, a view (no copy): (N, C, H, W) -> (C, N, H, W), and back.
+
+    Applied to an activation, it gives the channel-major block the fast layers store; applied
+    to a (C, N, H, W) block, it gives the (N, C, H, W) array the layers hand on.
+    """
     return x.transpose(1, 0, 2, 3)
 
 
-def cn_matrix(x):
+def channel_major_matrix(x):
     """(N, C, H, W) -> (C, N*H*W): one row per channel.
 
-    A view when ``x`` is channel-major (what the fast layers produce); a copy otherwise.
+    A view when ``x`` is stored channel-major (what the fast layers produce); a copy otherwise.
     """
     C = x.shape[1]
-    return channels_first(x).reshape(C, -1)
+    return channel_major(x).reshape(C, -1)
 
 
-def empty_nchw(xp, shape, dtype):
+def from_channel_major_matrix(m, shape):
+    """(C, N*H*W) -> the (N, C, H, W) view of it, ``shape`` = (N, C, H, W); the inverse of
+    ``channel_major_matrix``."""
+    N, C, H, W = shape
+    return channel_major(m.reshape(C, N, H, W))
+
+
+def empty_channel_major(xp, shape, dtype):
     """A new (N, C, H, W) array stored channel-major (see the module docstring); uninitialised."""
     N, C, H, W = shape
-    return channels_first(xp.empty((C, N, H, W), dtype=dtype))
+    return channel_major(xp.empty((C, N, H, W), dtype=dtype))
 
 
-def zeros_nchw(xp, shape, dtype):
+def zeros_channel_major(xp, shape, dtype):
     """A new (N, C, H, W) array of zeros stored channel-major."""
     N, C, H, W = shape
-    return channels_first(xp.zeros((C, N, H, W), dtype=dtype))
-
-
-def from_cn_matrix(m, shape):
-    """(C, N*H*W) -> the (N, C, H, W) view of it, ``shape`` = (N, C, H, W); the inverse of cn_matrix."""
-    N, C, H, W = shape
-    return channels_first(m.reshape(C, N, H, W))
+    return channel_major(xp.zeros((C, N, H, W), dtype=dtype))
 
 
 def workspace(name, shape, dtype, xp):

@@ -1,22 +1,36 @@
-"""Module, Parameter, Sequential and no_grad: the skeleton every layer hangs on.
+"""Module, Parameter, Sequential, no_grad and plain: the skeleton every layer hangs on.
 
-There is no autograd. Each layer writes its own ``forward`` (which keeps on ``self``
-whatever ``backward`` will need) and its own ``backward`` (which returns the gradient
-with respect to its input and ADDS the gradients of its parameters into ``param.grad``).
+There is no autograd. Each layer writes its own ``forward`` and its own ``backward``; the
+contract, the same for every layer, lives here:
+
+- ``forward(x)`` computes the output and hands what the backward will need to
+  ``self.save_for_backward(...)`` (under ``no_grad`` nothing is kept);
+- ``backward(grad_out)`` reads it back from ``self.saved`` (which raises a clear error if
+  there was no forward), returns the gradient with respect to the input and ADDS the
+  gradients of its parameters into ``param.grad``.
+
 A network's backward is its layers' backwards called in reverse order.
+
+Two paths. Conv2d, BatchNorm2d, ReLU and MaxPool2d each have a *plain* path -- the textbook
+functions at the top of their file -- and a *fast* path that computes the same numbers with
+less memory traffic. ``with plain():`` (or ``MINIRES_PLAIN=1`` in the environment) sends every
+layer down the plain path; the fast path is the default.
 """
 import contextlib
+import os
+import weakref
 
 import numpy as np
 
 from ..backend import DeviceError, check_device, device_of, to_device, xp_of
 
 _grad_enabled = True
+_plain = os.environ.get("MINIRES_PLAIN", "0") not in ("", "0")
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Inside ``with no_grad():`` layers keep no cache for backward (inference uses less memory)."""
+    """Inside ``with no_grad():`` layers keep nothing for backward (inference uses less memory)."""
     global _grad_enabled
     previous, _grad_enabled = _grad_enabled, False
     try:
@@ -27,6 +41,50 @@ def no_grad():
 
 def is_grad_enabled():
     return _grad_enabled
+
+
+@contextlib.contextmanager
+def plain(enabled=True):
+    """Inside ``with plain():`` every layer runs its plain path: the textbook forward and
+    backward functions at the top of its file (``conv_forward``, ``batchnorm_forward`` ...),
+    with no workspace, chunking or memory-layout trick in between. Same numbers, slower.
+    ``MINIRES_PLAIN=1`` in the environment makes the plain path the default (notebooks, CLI).
+    """
+    global _plain
+    previous, _plain = _plain, bool(enabled)
+    try:
+        yield
+    finally:
+        _plain = previous
+
+
+def is_plain():
+    """True when layers run their plain (textbook) path; see ``plain``."""
+    return _plain
+
+
+# ----- in place, safely -----
+# Every array a layer keeps for its backward is recorded here by the array that owns its
+# memory -- ``a.base`` for a view (NumPy and CuPy both point a view's base, even a view of a
+# view, at the owner), else ``a`` itself -- so that an in-place layer can tell whether it may
+# write over its input.
+_kept = weakref.WeakValueDictionary()   # id(owner) -> owner; an entry goes when the owner is freed
+_kept_ids = set()                       # owners that cannot be weakly referenced (kept for good)
+
+
+def may_overwrite(x):
+    """May an in-place layer write its output over ``x``? Only if no layer kept x for backward.
+
+    The one rule of every in-place operation in minires (``ReLU(inplace=True)``,
+    ``BatchNorm2d(inplace=True)``, the blocks' residual add): write over an input only when no
+    layer's ``save_for_backward`` kept that memory. A ReLU keeps its output, a max-pool its
+    input and output: a batch norm after either must not overwrite them, or their backward
+    would read the batch norm's numbers (a silently wrong gradient). A convolution keeps its
+    input, not its output, so the batch norm after it may. When the answer is no, the layer
+    simply allocates a new array.
+    """
+    owner = x if x.base is None else x.base
+    return id(owner) not in _kept and id(owner) not in _kept_ids
 
 
 class Parameter:
@@ -57,6 +115,8 @@ class Module:
     buffer_names = ()
     training = True
     path = ""  # dotted name inside the network, e.g. 'layer1.0.conv1'; set when attached
+    _saved = None          # what the last forward kept for backward (see save_for_backward)
+    _saved_plain = False   # ... and whether that forward took the plain path
 
     def __setattr__(self, name, value):
         # A module learns its full dotted name when it is attached, so that an error raised
@@ -76,6 +136,45 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def save_for_backward(self, *values):
+        """Keep ``values`` (arrays, shapes, flags) for the backward: every layer does it this way.
+
+        Under ``no_grad`` nothing is kept. The arrays among ``values`` are recorded as kept
+        (``may_overwrite``), so that no in-place layer writes over them before this layer's
+        backward has run: pass arrays as values of their own, not inside a tuple.
+        """
+        # vars(self).update: plain attributes, no need for __setattr__'s bookkeeping of sub-modules
+        if not _grad_enabled:
+            vars(self).update(_saved=None)
+            return
+        for value in values:
+            if hasattr(value, "base") and getattr(value, "ndim", 0) > 0:    # an array: its memory is kept
+                owner = value if value.base is None else value.base
+                try:
+                    _kept[id(owner)] = owner
+                except TypeError:                                         # not weakly referable
+                    _kept_ids.add(id(owner))
+        vars(self).update(_saved=values, _saved_plain=_plain)
+
+    @property
+    def saved(self):
+        """The tuple the last forward gave to ``save_for_backward``.
+
+        An error if there was no forward, or if the plain switch changed between the forward
+        and the backward: each path's backward needs what its own forward kept.
+        """
+        if self._saved is None:
+            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
+        if self._saved_plain != _plain:
+            paths = ("fast", "plain") if _plain else ("plain", "fast")
+            raise RuntimeError(f"{self._describe()}: the forward ran the {paths[0]} path and the backward runs "
+                               f"the {paths[1]} path; run both inside (or both outside) `with plain():`")
+        return self._saved
+
+    def clear_saved(self):
+        """Forget what the last forward kept for backward."""
+        vars(self).update(_saved=None)
+
     # ----- walking the tree -----
     def named_children(self):
         for name, value in vars(self).items():
@@ -83,7 +182,7 @@ class Module:
                 yield name, value
 
     def children(self):
-        return [m for _, m in self.named_children()]
+        return [value for value in vars(self).values() if isinstance(value, Module)]
 
     def named_modules(self, prefix=""):
         """(name, module) for this module and every module below it, depth first."""
@@ -185,7 +284,7 @@ class Module:
     def to(self, device=None, dtype=None):
         """Move every parameter, gradient and buffer to ``device`` ('cpu'/'cuda') and/or
         cast the floating ones to ``dtype``. Integer buffers (num_batches_tracked) keep theirs.
-        Any cache from a previous forward is dropped."""
+        What a previous forward kept for backward is dropped."""
         if device is not None:
             check_device(device)
         dtype = None if dtype is None else np.dtype(dtype)
@@ -205,13 +304,8 @@ class Module:
                     value.data, value.grad = convert(value.data), convert(value.grad)
             for name in m.buffer_names:
                 object.__setattr__(m, name, convert(getattr(m, name)))
-            m.clear_cache()
+            m.clear_saved()
         return self
-
-    def clear_cache(self):
-        """Forget what the last forward kept for backward."""
-        if "cache" in vars(self):
-            self.cache = None
 
     # ----- helpers for clear error messages -----
     def _describe(self):
@@ -224,28 +318,26 @@ class Module:
         ``channel_axis``, of a floating dtype equal to the parameters' dtype, and on the
         same device as the parameters.
         """
-        name = self._describe()
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{name}: expected an array as {what}, got {type(x).__name__}")
+            raise TypeError(f"{self._describe()}: expected an array as {what}, got {type(x).__name__}")
         if ndim is not None and x.ndim != ndim:
             layout = {4: "(N, C, H, W)", 2: "(N, features)"}.get(ndim, f"{ndim} dimensions")
-            raise ValueError(f"{name}: expected {what} of rank {ndim} {layout}, "
+            raise ValueError(f"{self._describe()}: expected {what} of rank {ndim} {layout}, "
                              f"got shape {tuple(x.shape)} (rank {x.ndim})")
         if channels is not None and x.shape[channel_axis] != channels:
-            raise ValueError(f"{name}: expected {channels} channels at axis {channel_axis} of {what}, "
+            raise ValueError(f"{self._describe()}: expected {channels} channels at axis {channel_axis} of {what}, "
                              f"got {x.shape[channel_axis]} (shape {tuple(x.shape)})")
         if x.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a floating-point {what}, got dtype {x.dtype} "
+            raise TypeError(f"{self._describe()}: expected a floating-point {what}, got dtype {x.dtype} "
                             f"(convert with x.astype(np.float32))")
-        params = self.parameters()
-        if params:
-            p = params[0].data
-            if device_of(x) != device_of(p):
-                raise DeviceError(f"{name}: {what} is on '{device_of(x)}' but the parameters are on "
+        p = next((v.data for v in vars(self).values() if isinstance(v, Parameter)), None)  # its own, if any
+        if p is not None:
+            if xp_of(x) is not xp_of(p):
+                raise DeviceError(f"{self._describe()}: {what} is on '{device_of(x)}' but the parameters are on "
                                   f"'{device_of(p)}'; move the input with minires.to_device(x, '{device_of(p)}') "
                                   f"or the model with model.to('{device_of(x)}')")
             if x.dtype != p.dtype:
-                raise TypeError(f"{name}: {what} has dtype {x.dtype} but the parameters are {p.dtype}; "
+                raise TypeError(f"{self._describe()}: {what} has dtype {x.dtype} but the parameters are {p.dtype}; "
                                 f"cast the input with x.astype(np.{p.dtype}) or the model with "
                                 f"model.to(dtype=np.{x.dtype})")
 

@@ -1,9 +1,39 @@
-"""MaxPool2d and AdaptiveAvgPool2d (global average pooling)."""
+"""MaxPool2d and AdaptiveAvgPool2d (global average pooling).
+
+Read from the top: ``maxpool_forward`` / ``maxpool_backward`` are the textbook max-pool (im2col
+with -inf padding, then argmax). ``MaxPool2d`` runs them on the plain path (``with
+minires.nn.plain():``); its fast path (``_forward_fast``, ``_backward_fast``) gets the same
+numbers without building the KH*KW-times-larger columns.
+"""
 from .conv import _pair
-from .im2col import out_size, window_slices
-from .memory import channels_first, empty_nchw
-from .module import Module, is_grad_enabled
+from .im2col import col2im, im2col, out_size, window_slices
+from .memory import channel_major, empty_channel_major
+from .module import Module, is_plain
 from ..backend import xp_of
+
+
+def maxpool_forward(x, kernel_size, stride, padding):
+    """x (N, C, H, W) -> y (N, C, OH, OW), cache: im2col with -inf padding, then argmax."""
+    xp = xp_of(x)
+    N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = out_size(H, KH, SH, PH), out_size(W, KW, SW, PW)
+    col = im2col(x, KH, KW, SH, SW, PH, PW, pad_value=-xp.inf)       # (N, KH, KW, C, OH, OW)
+    col = col.reshape(N, KH * KW, C, OH, OW)
+    winner = col.argmax(axis=1)                                      # (N, C, OH, OW): first max
+    y = xp.take_along_axis(col, winner[:, None], axis=1)[:, 0]
+    return y, (winner, (H, W), kernel_size, stride, padding)
+
+
+def maxpool_backward(dy, cache):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its winner."""
+    xp = xp_of(dy)
+    winner, (H, W), (KH, KW), (SH, SW), (PH, PW) = cache
+    N, C, OH, OW = dy.shape
+    offsets = xp.arange(KH * KW).reshape(1, KH * KW, 1, 1, 1)
+    dcol = (offsets == winner[:, None]) * dy[:, None]                # (N, KH*KW, C, OH, OW)
+    dcol = dcol.astype(dy.dtype, copy=False).reshape(N, KH, KW, C, OH, OW)
+    return col2im(dcol, H, W, SH, SW, PH, PW)
 
 
 class MaxPool2d(Module):
@@ -20,34 +50,47 @@ class MaxPool2d(Module):
         self.padding = _pair(padding, "padding")
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"MaxPool2d: padding {self.padding} must be at most half the kernel {self.kernel_size}")
-        self.cache = None
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, x):
-        """x (N, C, H, W) -> (N, C, OH, OW), stored channel-major.
+        """x (N, C, H, W) -> (N, C, OH, OW): ``maxpool_forward`` on the plain path, else ``_forward_fast``."""
+        self.check_input(x, ndim=4)
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        _, _, H, W = x.shape
+        if out_size(H, KH, SH, PH) < 1 or out_size(W, KW, SW, PW) < 1:
+            raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} window")
+        if not is_plain():
+            return self._forward_fast(x)
+        y, cache = maxpool_forward(x, self.kernel_size, self.stride, self.padding)
+        self.save_for_backward(*cache)
+        return y
 
-        The same numbers as ``maxpool_forward`` in ``reference.py`` (im2col with -inf
-        padding, then argmax), without building the KH*KW-times-larger columns: a running
+    def backward(self, grad_out):
+        """grad_out (N, C, OH, OW) -> (N, C, H, W): ``maxpool_backward`` (plain) or ``_backward_fast``."""
+        if is_plain():
+            return maxpool_backward(grad_out, self.saved)
+        return self._backward_fast(grad_out)
+
+    # ----- the fast path -----
+    def _forward_fast(self, x):
+        """``maxpool_forward``'s y, stored channel-major, without building the columns: a running
         maximum over the KH*KW kernel offsets, each one strided view of x. Padding never
         wins, so it is simply left out (``window_slices``). Which offset won is worked out
-        in backward, only when training needs it.
+        in backward, only when training needs it. Plain twin: minires/nn/pool.py:maxpool_forward.
         """
-        self.check_input(x, ndim=4)
         xp = xp_of(x)
         N, C, H, W = x.shape
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         OH, OW = out_size(H, KH, SH, PH), out_size(W, KW, SW, PW)
-        if OH < 1 or OW < 1:
-            raise ValueError(f"{self._describe()}: input of size {H}x{W} is too small for a {KH}x{KW} window")
-        x_cn = channels_first(x)
+        x_cn = channel_major(x)
         y = xp.full((C, N, OH, OW), -xp.inf, dtype=x.dtype)
         for rows, cols, out_rows, out_cols in self._offsets(H, W, OH, OW):
             best = y[:, :, out_rows, out_cols]                  # a view: updated in place
             xp.maximum(best, x_cn[:, :, rows, cols], out=best)
-        y = channels_first(y)
-        self.cache = (x, y) if is_grad_enabled() else None     # both kept by the neighbours anyway
+        y = channel_major(y)
+        self.save_for_backward(x, y)                            # both kept by the neighbours anyway
         return y
 
     def _offsets(self, H, W, OH, OW):
@@ -59,21 +102,19 @@ class MaxPool2d(Module):
                 cols, out_cols = window_slices(j, SW, PW, W, OW)
                 yield rows, cols, out_rows, out_cols
 
-    def backward(self, grad_out):
-        """grad_out (N, C, OH, OW) -> (N, C, H, W): each window's gradient goes to its winner.
+    def _backward_fast(self, grad_out):
+        """``maxpool_backward``'s dx: each window's gradient goes to its winner.
 
         The winner is the first offset (row-major, as PyTorch's and argmax's tie rule) whose
         value equals the window's maximum: offsets are visited last to first, so the first
         match overwrites the later ones. Overlapping windows that share a winner add their
-        gradients, as col2im adds.
+        gradients, as col2im adds. Plain twin: minires/nn/pool.py:maxpool_backward.
         """
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
-        x, y = self.cache
+        x, y = self.saved
         N, C, H, W = x.shape
         _, _, OH, OW = y.shape
-        x_cn, y_cn, g = channels_first(x), channels_first(y), channels_first(grad_out)
+        x_cn, y_cn, g = channel_major(x), channel_major(y), channel_major(grad_out)
         offsets = list(self._offsets(H, W, OH, OW))
         winner = xp.zeros((C, N, OH, OW), dtype=xp.int16)
         for k in reversed(range(len(offsets))):
@@ -83,7 +124,7 @@ class MaxPool2d(Module):
         dx = xp.zeros((C, N, H, W), dtype=grad_out.dtype)
         for k, (rows, cols, out_rows, out_cols) in enumerate(offsets):
             dx[:, :, rows, cols] += g[:, :, out_rows, out_cols] * (winner[:, :, out_rows, out_cols] == k)
-        return channels_first(dx)
+        return channel_major(dx)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -97,22 +138,23 @@ class AdaptiveAvgPool2d(Module):
             raise ValueError(f"AdaptiveAvgPool2d: only output_size=(1, 1) (global average) is supported, "
                              f"got {output_size!r}")
         self.output_size = (1, 1)
-        self.cache = None
 
     def extra_repr(self):
         return "output_size=(1, 1)"
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, 1, 1)."""
         self.check_input(x, ndim=4)
-        self.cache = x.shape if is_grad_enabled() else None
+        self.save_for_backward(x.shape)
         return x.mean(axis=(2, 3), keepdims=True)
 
     def backward(self, grad_out):
         """grad_out (N, C, 1, 1) -> (N, C, H, W): each pixel gets 1/(H*W) of its map's gradient."""
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
         xp = xp_of(grad_out)
-        N, C, H, W = self.cache
-        dx = empty_nchw(xp, (N, C, H, W), grad_out.dtype)   # channel-major, like the activations
+        N, C, H, W = self.saved[0]
+        if is_plain():
+            dx = xp.empty((N, C, H, W), dtype=grad_out.dtype)
+        else:  # the fast path: channel-major, like the activations the next backward meets
+            dx = empty_channel_major(xp, (N, C, H, W), grad_out.dtype)
         dx[...] = grad_out / (H * W)                        # broadcast over H and W
         return dx

@@ -169,8 +169,9 @@ def conv2d_backward(dy, cache, col2im_fn=col2im):
     return dx.transpose(1, 0, 2, 3), dw, db
 
 # %% [markdown]
-# `minires.nn.Conv2d.backward` does the same (open `minires/nn/conv.py`: the lines are
-# `dw = dy @ col^T` and `dcol = w^T @ dy`). The layer returns $dx$ and **adds** $dw$ and $db$
+# `minires.nn.Conv2d.backward` does the same on the plain path: open
+# `minires/nn/conv.py:conv_backward` and find `dw = xp.matmul(dy_mat, col.transpose(0, 2, 1))` and
+# `dcol = xp.matmul(w.reshape(G, O // G, -1).transpose(0, 2, 1), dy_mat)`. The layer returns $dx$ and **adds** $dw$ and $db$
 # into `conv.weight.grad` and `conv.bias.grad`, so that a layer used twice, or a batch split in
 # two, accumulates its gradients; `zero_grad()` resets them.
 

@@ -1,4 +1,4 @@
-"""The fast layers against the plain versions in minires.nn.reference, forward and backward, float64.
+"""The fast path of each layer against its plain functions (the top of its file), forward and backward, float64.
 
 Every fast path (chunked im2col, 1x1 convolutions without im2col, channel-major activations,
 row-wise batch norm, running-max pooling, in-place ReLU) must give the plain version's numbers.
@@ -10,7 +10,10 @@ from helpers import away_from_kinks, on
 from minires import nn
 from minires.backend import to_numpy
 from minires.nn import conv as conv_module
-from minires.nn import reference as ref
+from minires.nn.activation import relu_backward, relu_forward
+from minires.nn.conv import conv_backward, conv_forward
+from minires.nn.norm import batchnorm_backward, batchnorm_forward
+from minires.nn.pool import maxpool_backward, maxpool_forward
 
 
 def channel_major(x):
@@ -48,11 +51,11 @@ def test_conv_matches_reference(C, O, k, s, p, g, bias, hw, chunk_bytes, layout,
     x = rng.standard_normal((3, C) + hw)
     x = on(device, channel_major(x) if layout == "channel-major" else x)
     w, b = conv.weight.data, None if conv.bias is None else conv.bias.data
-    y_ref, cache = ref.conv_forward(x, w, b, conv.stride, conv.padding, g)
+    y_ref, cache = conv_forward(x, w, b, conv.stride, conv.padding, g)
     y = conv(x)
     assert_close(y, y_ref)
     dy = on(device, rng.standard_normal(y.shape))
-    dx_ref, dw_ref, db_ref = ref.conv_backward(dy, cache)
+    dx_ref, dw_ref, db_ref = conv_backward(dy, cache)
     assert_close(conv.backward(dy), dx_ref)
     assert_close(conv.weight.grad, dw_ref)
     if bias:
@@ -60,15 +63,15 @@ def test_conv_matches_reference(C, O, k, s, p, g, bias, hw, chunk_bytes, layout,
 
 
 def test_conv_keeps_x_not_columns_and_one_layer_serves_two_inputs(rng):
-    """The cache is x itself (backward recomputes the columns); forward twice, backward the last."""
+    """What it keeps is x itself (backward recomputes the columns); forward twice, backward the last."""
     conv = nn.Conv2d(3, 4, 3, padding=1).to(dtype=np.float64)
     x1, x2 = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 5, 5))
     conv(x1)
     y = conv(x2)
-    assert conv.cache is x2
+    assert conv.saved[0] is x2
     dy = rng.standard_normal(y.shape)
-    _, cache = ref.conv_forward(x2, conv.weight.data, conv.bias.data, (1, 1), (1, 1))
-    assert_close(conv.backward(dy), ref.conv_backward(dy, cache)[0])
+    _, cache = conv_forward(x2, conv.weight.data, conv.bias.data, (1, 1), (1, 1))
+    assert_close(conv.backward(dy), conv_backward(dy, cache)[0])
 
 
 def test_two_convs_interleaved_share_workspaces_safely(rng):
@@ -80,10 +83,10 @@ def test_two_convs_interleaved_share_workspaces_safely(rng):
     dyb = rng.standard_normal(yb.shape)
     dya = b.backward(dyb)
     dx = a.backward(dya)
-    ya_ref, ca = ref.conv_forward(x, a.weight.data, a.bias.data, (1, 1), (1, 1))
-    yb_ref, cb = ref.conv_forward(ya_ref, b.weight.data, b.bias.data, (2, 2), (2, 2))
+    ya_ref, ca = conv_forward(x, a.weight.data, a.bias.data, (1, 1), (1, 1))
+    yb_ref, cb = conv_forward(ya_ref, b.weight.data, b.bias.data, (2, 2), (2, 2))
     assert_close(yb, yb_ref)
-    assert_close(dx, ref.conv_backward(ref.conv_backward(dyb, cb)[0], ca)[0])
+    assert_close(dx, conv_backward(conv_backward(dyb, cb)[0], ca)[0])
 
 
 @pytest.mark.parametrize("inplace", [False, True])
@@ -102,7 +105,7 @@ def test_batchnorm_matches_reference(inplace, train, layout, shape, rng, device)
     x = on(device, x.copy())  # its own memory on every backend (on the CPU, on() does not copy)
     old_mean, old_var = bn.running_mean.copy(), bn.running_var.copy()
     stats = (None, None) if train else (old_mean, old_var)
-    y_ref, cache, (mean, var) = ref.batchnorm_forward(x, bn.weight.data, bn.bias.data, bn.eps, *stats)
+    y_ref, cache, (mean, var) = batchnorm_forward(x, bn.weight.data, bn.bias.data, bn.eps, *stats)
     y = bn(x_given)
     assert_close(y, y_ref)
     # a (1, C, H, W) array is channel-major too (swapping N and C moves nothing when N == 1)
@@ -111,7 +114,7 @@ def test_batchnorm_matches_reference(inplace, train, layout, shape, rng, device)
     else:                                       # untouched (an NCHW input is copied to channel-major first)
         assert_close(x_given, x)
     dy = on(device, rng.standard_normal(shape))
-    dx_ref, dw_ref, db_ref = ref.batchnorm_backward(dy, cache)
+    dx_ref, dw_ref, db_ref = batchnorm_backward(dy, cache)
     assert_close(bn.backward(dy), dx_ref)
     assert_close(bn.weight.grad, dw_ref)
     assert_close(bn.bias.grad, db_ref)
@@ -124,7 +127,7 @@ def test_batchnorm_matches_reference(inplace, train, layout, shape, rng, device)
 @pytest.mark.parametrize("inplace", [False, True])
 def test_relu_matches_reference(inplace, rng, device):
     x = on(device, away_from_kinks(rng, (2, 3, 4, 5)))
-    y_ref, mask = ref.relu_forward(x)
+    y_ref, mask = relu_forward(x)
     relu = nn.ReLU(inplace=inplace)
     x_given = x.copy()
     y = relu(x_given)
@@ -133,7 +136,7 @@ def test_relu_matches_reference(inplace, rng, device):
     if not inplace:
         assert_close(x_given, x)
     dy = on(device, rng.standard_normal(x.shape))
-    assert_close(relu.backward(dy), ref.relu_backward(dy, mask))
+    assert_close(relu.backward(dy), relu_backward(dy, mask))
 
 
 @pytest.mark.parametrize("k,s,p,hw", [(3, 2, 1, (9, 8)), (2, 2, 0, (6, 6)), (3, 1, 1, (5, 4)), ((3, 2), (2, 1), (1, 1), (7, 5))])
@@ -145,8 +148,8 @@ def test_maxpool_matches_reference(k, s, p, hw, ties, rng, device):
     x = rng.integers(0, 3, shape).astype(np.float64) if ties else rng.standard_normal(shape)
     x = on(device, channel_major(x))
     pool = nn.MaxPool2d(k, s, p)
-    y_ref, cache = ref.maxpool_forward(x, pool.kernel_size, pool.stride, pool.padding)
+    y_ref, cache = maxpool_forward(x, pool.kernel_size, pool.stride, pool.padding)
     y = pool(x)
     assert_close(y, y_ref)
     dy = on(device, rng.standard_normal(y.shape))
-    assert_close(pool.backward(dy), ref.maxpool_backward(dy, cache))
+    assert_close(pool.backward(dy), maxpool_backward(dy, cache))

@@ -1,0 +1,114 @@
+"""The two paths: the plain switch, the reading path a student steps through, and every model's
+fast path against its plain path (float64, 1e-10)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minires
+from minires import models, nn
+from minires.nn import plain
+from minires.nn.module import is_plain
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from reading_path import LAYOUT_AND_SPEED_FILES, reading_path, render  # noqa: E402
+from reference import MODEL_FIXTURES, fixture_model  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_plain_switch_nests_and_restores():
+    assert not is_plain()
+    with plain():
+        assert is_plain()
+        with plain(False):
+            assert not is_plain()
+        assert is_plain()
+    assert not is_plain()
+
+
+def test_environment_variable_makes_plain_the_default():
+    code = "import minires.nn as nn; print(nn.is_plain())"
+    env = dict(os.environ, MINIRES_PLAIN="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    env["MINIRES_PLAIN"] = "0"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name,shape", [("resnet50", (2, 3, 64, 64)), ("resnet20", (2, 3, 32, 32))])
+def test_the_plain_reading_path_is_short(name, shape):
+    """With the plain switch on, forward + backward enters no workspace, chunking or layout
+    helper, at most one file per layer type plus the model, block, module, im2col and backend
+    files, and at most 40 distinct minires functions."""
+    functions = reading_path(name, shape)
+    files = {f for f, _ in functions}
+    layer_files = {"nn/conv.py", "nn/norm.py", "nn/activation.py", "nn/pool.py", "nn/linear.py"}
+    allowed = layer_files | {"nn/module.py", "nn/im2col.py", "backend.py", "models/blocks.py",
+                             "models/resnet.py", "models/cifar.py"}
+    assert files <= allowed, files - allowed
+    assert not files & LAYOUT_AND_SPEED_FILES
+    assert not [q for _, q in functions if q.split(".")[-1].startswith(("_forward_fast", "_backward", "batch_chunks",
+                                                                           "im2col_into", "col2im_add"))]
+    assert len(functions) <= 40, len(functions)
+
+
+def test_the_fast_path_is_not_the_plain_one():
+    """The tracer sees the engine when the switch is off: the reading-path test measures something."""
+    files = {f for f, _ in reading_path("resnet20", (2, 3, 32, 32), plain_path=False)}
+    assert "nn/memory.py" in files
+
+
+def test_readme_map_shows_the_measured_reading_path():
+    """README.md's reading path is the output of tools/reading_path.py, not a copy that can go stale."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert render("resnet50", (2, 3, 64, 64)) in readme
+
+
+def _run(model, x, upstream):
+    model.zero_grad()
+    y = model(x.copy())
+    dx = model.backward(upstream)
+    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
+    buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
+    return y, dx, grads, buffers
+
+
+def _assert_close(a, b, what):
+    scale = max(float(np.max(np.abs(b))), 1e-30) if np.size(b) else 1.0
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", MODEL_FIXTURES)
+def test_every_model_fast_equals_plain(name, train):
+    """Outputs, the input gradient, every parameter gradient and the running statistics agree
+    to 1e-10 (float64) on the fast and the plain path, in training and in evaluation mode."""
+    model, x = fixture_model(name, small=True)
+    model.train(train)
+    upstream = np.random.default_rng(7).standard_normal((x.shape[0], model.fc.out_features))
+    state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    fast = _run(model, x, upstream)
+    model.load_state_dict(state)                       # the same running statistics to start from
+    with plain():
+        slow = _run(model, x, upstream)
+    _assert_close(fast[0], slow[0], "output")
+    _assert_close(fast[1], slow[1], "input gradient")
+    for k in fast[2]:
+        _assert_close(fast[2][k], slow[2][k], f"gradient of {k}")
+    for k in fast[3]:
+        _assert_close(fast[3][k], slow[3][k], f"buffer {k}")
+
+
+def test_backward_refuses_a_path_other_than_its_forwards(rng):
+    conv = nn.Conv2d(2, 3, 3)
+    y = conv(rng.standard_normal((1, 2, 5, 5)).astype(np.float32))
+    with plain(), pytest.raises(RuntimeError, match="forward ran the fast path and the backward runs the plain"):
+        conv.backward(np.ones_like(y))
+
+
+def test_models_module_is_what_the_reading_path_starts_from():
+    assert callable(models.resnet50) and minires.nn.plain is plain
