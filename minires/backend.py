@@ -27,8 +27,22 @@ except ModuleNotFoundError as e:
 except Exception as e:  # ImportError from CuPy itself, e.g. its CUDA libraries are missing
     _cupy = None
     _cupy_error = f"CuPy is installed but does not load ({type(e).__name__}: {str(e).strip().splitlines()[0]})"
+_real_cupy = _cupy
 
 DEVICES = ("cpu", "cuda")
+
+
+def _install_device_module(module):
+    """Tests only: make ``module`` the 'cuda' array module in place of CuPy; ``None`` puts real
+    CuPy (or its absence) back. Returns the module that was installed before.
+
+    tests/conftest.py installs ``tests/strict_cupy.py`` (a CPU stand-in that refuses what CuPy
+    refuses) for the ``[strict]`` column of the backend tests; nothing in minires calls this,
+    so users always get real CuPy.
+    """
+    global _cupy
+    previous, _cupy = _cupy, (_real_cupy if module is None else module)
+    return previous
 
 
 def _is_cupy(a):

@@ -61,9 +61,14 @@ class GradcheckResult:
     __repr__ = __str__
 
 
+def _shape(a):
+    """The shape of an array on either device, or of a Python number (numpy.shape would refuse a CuPy array)."""
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+
+
 def relative_error(analytic, numeric):
     """max|a - n| / max(|a| + |n|): 0 is perfect, ~1e-9 is float64 agreement, ~1 is wrong."""
-    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    a, n = to_numpy(analytic).astype(np.float64), to_numpy(numeric).astype(np.float64)
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - n)) / max(float(np.max(np.abs(a) + np.abs(n))), TINY))
@@ -184,16 +189,16 @@ def check_function(forward, backward, *inputs, names=None, seed=0, eps=1e-6, tol
     rng = np.random.default_rng([seed, 2718])  # its own stream: never the same numbers as a default_rng(seed) input
     y = forward(*inputs)
     xp = xp_of(y)
-    g = xp.asarray(rng.standard_normal(np.shape(y)))
+    g = xp.asarray(rng.standard_normal(_shape(y)))
     grads = backward(g)
     if not isinstance(grads, (tuple, list)):
         grads = (grads,)
     if len(grads) != len(inputs):
         raise ValueError(f"check_function: backward returned {len(grads)} gradients for {len(inputs)} inputs")
     for name, a, gr in zip(names, inputs, grads):
-        if gr is None or tuple(np.shape(gr)) != tuple(a.shape):
+        if gr is None or _shape(gr) != tuple(a.shape):
             raise ValueError(f"check_function: the gradient of {name} should have shape {tuple(a.shape)}, "
-                             f"got {None if gr is None else tuple(np.shape(gr))}")
+                             f"got {None if gr is None else _shape(gr)}")
     analytic = [to_numpy(gr).astype(np.float64).copy() for gr in grads]
 
     def loss():

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .backend import to_device, to_numpy
+from .backend import device_of, to_device, to_numpy
 from .models import MODELS, get_model
 from .nn import no_grad, softmax
 from .preprocess import preprocess_imagenet
@@ -87,7 +87,7 @@ def classify(model, images, topk=5, resize=256, crop=224, classes=None):
     else the indices as strings).
     """
     params = model.parameters()
-    device = "cuda" if params and type(params[0].data).__module__.startswith("cupy") else "cpu"
+    device = device_of(params[0].data) if params else "cpu"
     dtype = params[0].data.dtype if params else np.float32
     results = []
     for image in images:

@@ -1,20 +1,61 @@
-"""Shared fixtures: every backend test runs on NumPy, and on CuPy when a GPU is present."""
+"""Shared fixtures: every backend test runs three ways, ids [numpy], [strict] and [cupy].
+
+- [numpy]  the CPU: device 'cpu', NumPy arrays;
+- [strict] device 'cuda' served by tests/strict_cupy.py, a CPU stand-in for CuPy that refuses
+           what CuPy refuses (implicit conversion to NumPy, NumPy operands, functions CuPy does
+           not have); it runs on every CI run and proves the device code without a GPU;
+- [cupy]   device 'cuda' on real CuPy; skipped, with a reason, where no GPU answers.
+"""
+import os
+import sys
+
 import numpy as np
 import pytest
 
-from minires.backend import gpu_available
+from minires import backend
+
+sys.path.insert(0, os.path.dirname(__file__))
+import strict_cupy  # noqa: E402  (tests/ is not a package)
+
+REAL_GPU = backend.gpu_available()
+NO_GPU = "no GPU here: CuPy is not installed or no CUDA device answers (the [strict] column ran instead)"
 
 BACKENDS = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not gpu_available(),
-                                                  reason="no GPU here: CuPy is not installed or no CUDA device answers")),
+    pytest.param("numpy", id="numpy"),
+    pytest.param("strict", id="strict"),
+    pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(not REAL_GPU, reason=NO_GPU)),
 ]
+
+DEVICE_BACKENDS = BACKENDS[1:]   # for tests that only make sense on a device:
+# @pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+CUPY_ONLY = BACKENDS[2:]         # for what the stand-in cannot play (a GPU benchmark in a subprocess)
 
 
 @pytest.fixture(params=BACKENDS)
-def device(request):
-    """'cpu' (NumPy) or 'cuda' (CuPy); the CuPy case is skipped, with a reason, where there is no GPU."""
-    return request.param
+def backend_name(request):
+    """'numpy', 'strict' or 'cupy'; while a [strict] test runs, strict_cupy is the 'cuda' module."""
+    if request.param == "strict":
+        previous = backend._install_device_module(strict_cupy)
+        try:
+            yield "strict"
+        finally:
+            backend._install_device_module(previous)
+    else:
+        yield request.param
+
+
+@pytest.fixture
+def device(backend_name):
+    """'cpu' for [numpy]; 'cuda' for [strict] (the stand-in) and [cupy] (a real GPU)."""
+    return "cpu" if backend_name == "numpy" else "cuda"
+
+
+@pytest.fixture
+def xp(backend_name):
+    """The array module of the backend: numpy, strict_cupy or cupy."""
+    if backend_name == "numpy":
+        return np
+    return backend._cupy
 
 
 @pytest.fixture

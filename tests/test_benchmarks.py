@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import cases  # noqa: E402
 import run  # noqa: E402
 import scaling  # noqa: E402
+from conftest import CUPY_ONLY, DEVICE_BACKENDS  # noqa: E402
 from minires import gpu_available  # noqa: E402
 
 
@@ -70,8 +71,8 @@ def test_device_cuda_without_a_gpu_says_so(tmp_path):
     assert "no GPU here" in proc.stderr and "CuPy" in proc.stderr
 
 
-@pytest.mark.skipif(not gpu_available(), reason="no GPU here: CuPy is not installed or no CUDA device answers")
-def test_smoke_run_on_the_gpu(tmp_path):
+@pytest.mark.parametrize("backend_name", CUPY_ONLY, indirect=True)   # a subprocess: real CuPy only
+def test_smoke_run_on_the_gpu(tmp_path, backend_name):
     report = tmp_path / "results.md"
     proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--device", "cuda", "--markdown", str(report))
     assert proc.returncode == 0, proc.stderr
@@ -79,6 +80,20 @@ def test_smoke_run_on_the_gpu(tmp_path):
     for case in cases.CASES:
         assert f"| {case} |" in text
     assert "failed" not in text and "peak GPU memory" in text and "GPU:" in text
+
+
+@pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+def test_every_minires_case_steps_on_the_device(backend_name, xp, monkeypatch):
+    """The minires side of `run.py --device cuda`, in-process on the smoke shapes: on [strict]
+    the CuPy stand-in is the device module (and `import cupy` in cases.py finds it). The two
+    ResNet-50 cases that share the train step with 'resnet50 train b64' are left out: building a
+    ResNet-50 costs seconds on the CPU and proves nothing more."""
+    monkeypatch.setitem(sys.modules, "cupy", xp)
+    for case in [c for c in cases.CASES if c not in ("resnet50 eval", "resnet50 train")]:
+        steps, images, flops = cases.build(case, "minires", smoke=True, device="cuda")
+        assert images > 0 and set(flops) == set(steps), case
+        for fn in steps.values():
+            fn()
 
 
 def test_unknown_case_is_a_clear_error():

@@ -9,8 +9,8 @@ from minires.cli import HelpFormatter, build_parser, main
 from minires.models import resnet20
 
 
-def test_gradcheck_command_checks_every_layer(capsys):
-    assert main(["gradcheck", "--seed", "1"]) == 0
+def test_gradcheck_command_checks_every_layer(capsys, device):
+    assert main(["gradcheck", "--seed", "1", "--device", device]) == 0
     out = capsys.readouterr().out
     for layer in ["Conv2d", "BatchNorm2d, train", "BatchNorm2d, eval", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d",
                   "Linear", "Dropout", "CrossEntropyLoss"]:

@@ -3,7 +3,7 @@ the random generator, and Dropout as the worked example of a new layer."""
 import numpy as np
 import pytest
 
-from helpers import away_from_kinks
+from helpers import away_from_kinks, on
 from minires import nn
 from minires.gradcheck import check_module
 from minires.models import resnet20
@@ -54,12 +54,12 @@ def test_a_new_layer_needs_only_save_for_backward_and_saved(rng):
         Square().backward(np.ones(2))
 
 
-def test_dropout_passes_the_gradient_check_with_the_same_mask_replayed(rng):
-    x = rng.standard_normal((4, 3, 5, 5))
-    result = check_module(nn.Dropout(0.3), x)
+def test_dropout_passes_the_gradient_check_with_the_same_mask_replayed(rng, device):
+    x = on(device, rng.standard_normal((4, 3, 5, 5)))
+    result = check_module(nn.Dropout(0.3).to(device), x)
     assert result.ok, str(result)
-    stack = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Dropout(0.5), nn.BatchNorm2d(2))
-    result = check_module(stack, away_from_kinks(rng, (2, 3, 6, 6)), max_entries=50)
+    stack = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Dropout(0.5), nn.BatchNorm2d(2)).to(device)
+    result = check_module(stack, on(device, away_from_kinks(rng, (2, 3, 6, 6))), max_entries=50)
     assert result.ok, str(result)
 
 

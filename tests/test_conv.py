@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
+from conftest import DEVICE_BACKENDS
 from helpers import on
 from minires import nn
-from minires.backend import DeviceError, gpu_available, to_numpy
+from minires.backend import DeviceError, to_numpy
 from minires.gradcheck import check_module
 from minires.nn.im2col import col2im, col2im_add, im2col, im2col_into, window_slices
 
@@ -122,8 +123,8 @@ def test_conv_bad_input_errors():
         nn.Conv2d(3, 8, 3).backward(np.zeros((1, 8, 6, 6), np.float32))
 
 
-@pytest.mark.skipif(not gpu_available(), reason="no GPU here: device mixing needs CuPy and a CUDA device")
-def test_conv_device_mixing_is_a_clear_error():
+@pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+def test_conv_device_mixing_is_a_clear_error(backend_name):
     conv = nn.Conv2d(3, 8, 3).to("cuda")
     with pytest.raises(DeviceError, match="input is on 'cpu' but the parameters are on 'cuda'"):
         conv(np.zeros((1, 3, 8, 8), np.float32))

@@ -11,15 +11,12 @@ import threading
 import numpy as np
 import pytest
 
-from minires.backend import gpu_available, to_numpy
+from minires.backend import to_device, to_numpy
 from minires.data import (DATASETS, ArrayDataset, ChecksumError, CropFlip, DataError, batches,
                           channel_mean_std, default_root, download_url, extract_tar, load_dataset,
                           load_mnist, md5sum, normalize, random_crop, random_hflip, read_batch, read_idx,
                           stratified_split, to_float32, write_idx)
 from minires.data import cifar, download as dl_module
-
-BACKENDS = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not gpu_available(),
-                                                                   reason="no GPU / CuPy here"))]
 
 
 # ---------------------------------------------------------------- a local HTTP server
@@ -306,11 +303,10 @@ def test_array_dataset_rejects_bad_input():
 
 
 # ---------------------------------------------------------------- transforms
-def _on(device, a):
-    return a if device == "cpu" else __import__("cupy").asarray(a)
+def _on(device, a):   # `device` is conftest's fixture: [numpy], [strict] or [cupy]
+    return to_device(a, device)
 
 
-@pytest.mark.parametrize("device", BACKENDS)
 def test_to_float32_and_normalize(device):
     u = _on(device, np.array([0, 51, 255], np.uint8).reshape(1, 1, 1, 3))
     f = to_numpy(to_float32(u))
@@ -327,7 +323,6 @@ def test_to_float32_and_normalize(device):
         to_float32(_on(device, np.zeros((1, 1, 1, 1), np.int32)))
 
 
-@pytest.mark.parametrize("device", BACKENDS)
 def test_random_crop_is_a_shifted_window(device):
     x = np.random.default_rng(0).random((6, 2, 5, 5)).astype(np.float32)
     out = to_numpy(random_crop(_on(device, x), 5, padding=2, rng=3))
@@ -341,7 +336,6 @@ def test_random_crop_is_a_shifted_window(device):
         random_crop(_on(device, x), 9, padding=1)
 
 
-@pytest.mark.parametrize("device", BACKENDS)
 def test_random_hflip(device):
     x = np.random.default_rng(0).random((16, 1, 3, 4)).astype(np.float32)
     once = to_numpy(random_hflip(_on(device, x), rng=7))
@@ -364,7 +358,6 @@ def _ids(x):
     return np.rint(to_numpy(x)[:, 0, 0, 0] * 255).astype(int)
 
 
-@pytest.mark.parametrize("device", BACKENDS)
 def test_batches_cover_every_sample_once_per_epoch(device):
     data = _indexed_dataset()
     loader = batches(data, 5, rng=0, device=device, normalize=False)

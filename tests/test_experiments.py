@@ -93,13 +93,14 @@ def small_digits(n=48):
             ArrayDataset(test.images[:n], test.labels[:n], test.classes, test.mean, test.std))
 
 
-def test_train_steps_counts_exact_steps_across_epochs_and_repeats_exactly():
+def test_train_steps_counts_exact_steps_across_epochs_and_repeats_exactly(device):
     train, test = small_digits()               # 48 images, batch 16: 3 steps per epoch
 
     def record(seed):
         nn.manual_seed(0)
         model = CifarResNet(1, 10, residual=False, in_channels=1)
-        return train_steps(model, train, test, steps=7, batch_size=16, lr=0.05, eval_every=3, seed=seed)
+        return train_steps(model.to(device), train, test, steps=7, batch_size=16, lr=0.05, eval_every=3,
+                           seed=seed, device=device)
 
     a, b, c = record(0), record(0), record(1)
     assert len(a["loss"]) == len(a["batch_error"]) == len(a["lr"]) == 7

@@ -96,22 +96,22 @@ def randomize_batchnorms(model, rng):
 ], ids=["basic", "basic-projection", "basic-optionA", "plain", "bottleneck", "bottleneck-projection",
         "bottleneck-v1", "resnext"])
 @pytest.mark.parametrize("train", [True, False])
-def test_block_gradcheck(make, train, rng, path):
-    block = randomize_batchnorms(make(), rng).train(train)
-    result = check_module(block, rng.standard_normal((2, 4 if not isinstance(block, Bottleneck) or
-                                                      block.conv1.in_channels == 4 else 8, 5, 6)),
+def test_block_gradcheck(make, train, rng, path, device):
+    block = randomize_batchnorms(make(), rng).train(train).to(device)
+    result = check_module(block, on(device, rng.standard_normal((2, 4 if not isinstance(block, Bottleneck) or
+                                                                 block.conv1.in_channels == 4 else 8, 5, 6))),
                           max_entries=25)
     assert result.ok, str(result)
 
 
-def test_shortcut_a_shapes_and_gradient(rng):
+def test_shortcut_a_shapes_and_gradient(rng, device):
     s = ShortcutA(2)
     x = rng.standard_normal((2, 4, 5, 5))
-    y = s(x)
+    y = to_numpy(s(on(device, x)))
     assert y.shape == (2, 8, 3, 3)
     np.testing.assert_array_equal(y[:, 2:6], x[:, :, ::2, ::2])
     assert np.all(y[:, :2] == 0) and np.all(y[:, 6:] == 0)
-    assert check_module(s, x).ok
+    assert check_module(s, on(device, x)).ok
 
 
 @pytest.mark.parametrize("make", [
@@ -129,7 +129,8 @@ def test_small_cifar_net_gradcheck_end_to_end(make, rng, device, path):
 def test_small_imagenet_style_net_gradcheck_end_to_end(rng, path):
     """A ResNet-10 (one basic block per stage), every tensor along one random direction. In a
     net this deep float64 round-off in the loss is ~1e-13 of it, so eps = 1e-5 keeps the
-    central difference well above the noise (its truncation error, ~eps^2, stays tiny)."""
+    central difference well above the noise (its truncation error, ~eps^2, stays tiny).
+    NumPy only (20 s here): the blocks and the small CIFAR nets carry the device columns."""
     model = randomize_batchnorms(ResNet(BasicBlock, [1, 1, 1, 1], num_classes=5), rng)
     result = check_module(model, rng.standard_normal((2, 3, 64, 64)), mode="direction", eps=1e-5)
     assert result.ok, str(result)

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
+from helpers import on
 from minires import nn
+from minires.backend import to_numpy
 from minires.gradcheck import check_module
 
 
@@ -47,12 +49,13 @@ def test_paths_name_nested_layers_in_errors():
         m(np.zeros((1, 3, 5, 5), np.float32))
 
 
-def test_load_state_dict_roundtrip_and_dtype_kept():
-    a, b = Tiny(), Tiny()
+def test_load_state_dict_roundtrip_and_dtype_kept(device):
+    a, b = Tiny(), Tiny().to(device)
     sd = {k: np.asarray(v, dtype=np.float64) if v.dtype.kind == "f" else v for k, v in a.state_dict().items()}
-    b.load_state_dict(sd)
+    b.load_state_dict(sd)                                          # host values into a model on `device`
+    a.to(device).load_state_dict(b.state_dict())                   # and device to device
     for k, v in b.state_dict().items():
-        np.testing.assert_allclose(v, a.state_dict()[k], rtol=1e-7)
+        np.testing.assert_allclose(to_numpy(v), to_numpy(a.state_dict()[k]), rtol=1e-7)
         if v.dtype.kind == "f":
             assert v.dtype == np.float32  # the model keeps its own dtype
 
@@ -84,8 +87,8 @@ def test_state_dict_shares_arrays_with_the_model():
     assert int(sd["bn1.num_batches_tracked"]) == 1 and sd["bn1.running_mean"] is m.bn1.running_mean
 
 
-def test_to_dtype_casts_floats_only():
-    m = Tiny().to(dtype=np.float64)
+def test_to_dtype_casts_floats_only(device):
+    m = Tiny().to(device, dtype=np.float64)
     assert all(p.data.dtype == np.float64 and p.grad.dtype == np.float64 for p in m.parameters())
     assert m.bn1.running_var.dtype == np.float64 and m.bn1.num_batches_tracked.dtype == np.int64
     with pytest.raises(TypeError, match="floating"):
@@ -101,16 +104,16 @@ def test_default_dtype_is_float32_everywhere():
     assert y.dtype == np.float32
 
 
-def test_train_eval_and_zero_grad(rng):
-    m = Tiny().to(dtype=np.float64)
+def test_train_eval_and_zero_grad(rng, device, xp):
+    m = Tiny().to(device, dtype=np.float64)
     assert all(x.training for x in m.modules())
     m.eval()
     assert not any(x.training for x in m.modules())
-    y = m(rng.standard_normal((2, 2, 4, 4)))
-    m.backward(np.ones_like(y))
-    assert any(np.any(p.grad != 0) for p in m.parameters())
+    y = m(on(device, rng.standard_normal((2, 2, 4, 4))))
+    m.backward(xp.ones_like(y))
+    assert any(bool(xp.any(p.grad != 0)) for p in m.parameters())
     m.zero_grad()
-    assert all(np.all(p.grad == 0) for p in m.parameters())
+    assert all(bool(xp.all(p.grad == 0)) for p in m.parameters())
 
 
 def test_no_grad_keeps_nothing_for_backward(rng):
@@ -124,9 +127,9 @@ def test_no_grad_keeps_nothing_for_backward(rng):
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_small_network_gradcheck_end_to_end(train, rng):
-    m = Tiny().train(train)
-    result = check_module(m, rng.standard_normal((3, 2, 4, 4)), max_entries=40)
+def test_small_network_gradcheck_end_to_end(train, rng, device):
+    m = Tiny().train(train).to(device)
+    result = check_module(m, on(device, rng.standard_normal((3, 2, 4, 4))), max_entries=40)
     assert result.ok, str(result)
     assert len(result.rows) == 1 + len(m.parameters())
 

@@ -10,13 +10,11 @@ import os
 import numpy as np
 import pytest
 
-from minires.backend import gpu_available, to_numpy
+from minires.backend import to_numpy
 from minires.optim import (SGD, ConstantLR, CosineLR, LinearWarmup, MultiStepLR, make_schedule)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "optim", "sgd_reference.npz")
 
-BACKENDS = ["numpy", pytest.param("cupy", marks=pytest.mark.skipif(
-    not gpu_available(), reason="CuPy with a CUDA GPU is not available"))]
 
 
 class P:
@@ -25,13 +23,6 @@ class P:
     def __init__(self, data, grad=None):
         self.data = data
         self.grad = data * 0 if grad is None else grad
-
-
-def xp_for(backend):
-    if backend == "cupy":
-        import cupy
-        return cupy
-    return np
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +82,10 @@ def test_sgd_matches_numpy_rederivation(case, ref):
     assert opt.step_count == 5
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 # float32: a few units in the last place of values of size ~1 (torch rounds in a different order)
 @pytest.mark.parametrize("dt,dtype,tol", [("f64", np.float64, 1e-12), ("f32", np.float32, 1e-6)])
 @pytest.mark.parametrize("case", CASES)
-def test_sgd_matches_torch_fixture(case, dt, dtype, tol, backend, ref):
-    xp = xp_for(backend)
+def test_sgd_matches_torch_fixture(case, dt, dtype, tol, xp, ref):   # xp: [numpy], [strict], [cupy]
     hyper = ref["meta"]["sgd_cases"][case]
     params = fixture_params(ref, xp, dtype)
     opt = SGD(iter(params), **hyper)  # a generator-like iterable is fine

@@ -26,6 +26,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import NO_GPU, REAL_GPU
+from minires.backend import to_device, to_numpy
 from minires.models import get_model
 from reference import (MODEL_FIXTURES, fixture_group, fixture_pairs, fixture_state_shapes, load_fixture,
                        reference_input, reference_state_dict, reference_upstream)
@@ -83,35 +85,45 @@ def test_same_state_dict_keys_shapes_and_count_as_pytorch(name):
         assert model.num_parameters() == TORCHVISION_COUNTS[name]
 
 
+# The [strict] column (the CuPy stand-in, on the CPU) runs on a few models that between them hold
+# every kind of layer and shortcut: option-A and projection shortcuts, a plain net, basic blocks
+# with max-pool, grouped bottlenecks; all 21 would add minutes of stand-in overhead to every run.
+STRICT_MODELS = ("resnet20", "resnet20_B", "plain20", "resnet18", "resnext50_32x4d")
+BACKEND_CASES = [pytest.param(name, b, id=f"{name}-{b}",
+                              marks=[pytest.mark.skipif(not REAL_GPU, reason=NO_GPU)] if b == "cupy" else [])
+                 for name in MODEL_FIXTURES for b in ("numpy", "strict", "cupy")
+                 if b != "strict" or name in STRICT_MODELS]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("name", MODEL_FIXTURES)
-def test_outputs_gradients_and_running_stats_match_pytorch(name, dtype):
+@pytest.mark.parametrize("name, backend_name", BACKEND_CASES, indirect=["backend_name"])
+def test_outputs_gradients_and_running_stats_match_pytorch(name, backend_name, device, dtype):
     fx = load_fixture(name)
     weights = reference_weights(fx)
-    x = reference_input(tuple(fx["input_shape"]), int(fx["seed_input"])).astype(dtype)
-    model = build(fx).to(dtype=dtype)
+    x = to_device(reference_input(tuple(fx["input_shape"]), int(fx["seed_input"])).astype(dtype), device)
+    model = build(fx).to(device, dtype=dtype)
 
     model.load_state_dict(weights, strict=True)
     model.eval()
-    expected, actual = fixture_pairs(fx, "out_eval", model(x))
+    expected, actual = fixture_pairs(fx, "out_eval", to_numpy(model(x)))
     assert rel_err(expected, actual) < (1e-9 if dtype == np.float64 else 1e-4), "eval logits"
 
     model.load_state_dict(weights, strict=True)  # fresh running statistics
     model.train()
     model.zero_grad()
     logits = model(x)
-    compared = check(fx, "out_train", logits, dtype)
-    dx = model.backward(reference_upstream(logits.shape, int(fx["seed_upstream"])).astype(dtype))
-    compared += check(fx, "grad_input", dx, dtype)
+    compared = check(fx, "out_train", to_numpy(logits), dtype)
+    dx = model.backward(to_device(reference_upstream(logits.shape, int(fx["seed_upstream"])).astype(dtype), device))
+    compared += check(fx, "grad_input", to_numpy(dx), dtype)
     params = dict(model.named_parameters())
     for key in fixture_group(fx, "grad/"):
-        compared += check(fx, "grad/" + key, params[key].grad, dtype)
+        compared += check(fx, "grad/" + key, to_numpy(params[key].grad), dtype)
     if dtype == np.float64 or name not in ("plain56", "plain110"):
         assert compared == 2 + len(fixture_group(fx, "grad/"))  # only the chaotic nets leave entries out
 
     buffers = dict(model.named_buffers())  # running statistics: one batch's mean and variance
     for key in fixture_group(fx, "running/"):
-        expected, actual = fixture_pairs(fx, "running/" + key, buffers[key])
+        expected, actual = fixture_pairs(fx, "running/" + key, to_numpy(buffers[key]))
         if key.endswith("num_batches_tracked"):
             assert int(actual) == int(expected) == 1
         else:

@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("PIL", reason="image decoding needs Pillow (pip install Pillow)")
 
+from minires.backend import to_device, to_numpy  # noqa: E402
 from minires.cli import main  # noqa: E402
 from minires.models import resnet18  # noqa: E402
 from minires.nn import no_grad, softmax  # noqa: E402
@@ -17,14 +18,14 @@ HERE = os.path.join(os.path.dirname(__file__), "fixtures", "predict")
 PTH, IMAGE = os.path.join(HERE, "resnet20-cifar.pth"), os.path.join(HERE, "image.png")
 
 
-def test_a_torch_file_reproduces_pytorchs_logits_for_an_image():
+def test_a_torch_file_reproduces_pytorchs_logits_for_an_image(device):
     expected = np.load(os.path.join(HERE, "expected.npz"))
-    model = load_pretrained(PTH)                       # 'resnet20' guessed from the file name
+    model = load_pretrained(PTH, device=device)        # 'resnet20' guessed from the file name
     assert not model.training and model.fc.out_features == 10
     x = preprocess_imagenet(IMAGE, resize=36, crop=32)
     np.testing.assert_allclose(x, expected["input"], atol=1e-6)   # the same crop, the same numbers
     with no_grad():
-        logits = model(x)
+        logits = to_numpy(model(to_device(x, device)))
     np.testing.assert_allclose(logits, expected["logits"], rtol=1e-4, atol=1e-5)
     top = classify(model, [IMAGE], topk=3, resize=36, crop=32)[0]
     p = softmax(expected["logits"].astype(np.float64))[0]

@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
+from conftest import DEVICE_BACKENDS  # noqa: E402
 from minires.cli import main  # noqa: E402
 from minires.train import COLUMNS, fit  # noqa: E402
 from minires.weights import load_checkpoint  # noqa: E402
@@ -138,3 +139,37 @@ def test_run_summary_names_the_best_epoch_not_the_last():
                      "  final test accuracy 98.00% at epoch 4"]
     assert run_summary(cfg, [], None, 0.5, stopped=True).splitlines()[1] == \
         "  no epoch finished, so no test accuracy yet"
+@pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+def test_train_resume_and_evaluate_on_the_device(tmp_path, capsys, device):
+    """`minires train --device cuda` for a few steps (ResNet-20, digits, one epoch of 5 steps),
+    in-process: on [strict] the CuPy stand-in plays the GPU. A run interrupted after step 3 and
+    resumed from its device checkpoint equals the uninterrupted one; a device checkpoint evaluates
+    through `minires evaluate`. (The CPU alone: test_interrupt_then_resume_equals_an_uninterrupted_run;
+    device and CPU giving the same numbers: test_parity.py's [strict] and [cupy] columns.)"""
+    options = dict(epochs=1, batch_size=256, progress=False, plot=False)
+    full_dir, part_dir = tmp_path / "full", tmp_path / "part"
+    code, out, _ = run_cli(capsys, "train", "--model", "resnet20", "--data", "digits", "--epochs", "1",
+                           "--batch-size", "256", "--device", device, "--out", str(full_dir),
+                           "--no-progress", "--no-plot")
+    assert code == 0 and "1/1" in out, out
+    full = _metrics(full_dir)
+
+    stopped = fit("resnet20", "digits", out=str(part_dir), device=device, callback=interrupt_at(3), **options)
+    assert stopped == [] and "finishing this batch" in capsys.readouterr().out
+    assert load_checkpoint(part_dir / "last.npz")[1]["config"]["device"] == "cuda"
+    code, _, _ = run_cli(capsys, "train", "--resume", str(part_dir), "--no-progress", "--no-plot")
+    assert code == 0
+    resumed = _metrics(part_dir)
+    assert len(resumed) == len(full) == 1
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert full[0][key] == pytest.approx(resumed[0][key], rel=1e-5), (key, full, resumed)
+
+    code, out, _ = run_cli(capsys, "evaluate", "--checkpoint", str(full_dir / "last.npz"), "--device", device)
+    assert code == 0 and f"accuracy {full[0]['test_acc']:.2%}" in out, out
+
+
+def _metrics(run_dir):
+    """metrics.csv as a list of dicts of floats."""
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    names = rows[0].split(",")
+    return [{k: float(v) for k, v in zip(names, r.split(","))} for r in rows[1:]]

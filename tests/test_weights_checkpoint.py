@@ -146,3 +146,24 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     live.write_bytes(b"in progress")
     save_checkpoint(tmp_path / "ck.npz", arrays())
     assert live.exists()
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_save_from_the_device_and_load_into_it(tmp_path, device, suffix):
+    """A model on the device ([strict]: the CuPy stand-in) saves its state_dict to host files
+    and loads host or device state_dicts back; the values survive every trip exactly."""
+    from minires.backend import device_of, to_numpy
+    from minires.models import resnet20
+    rng = np.random.default_rng(0)
+    model = resnet20(num_classes=3, in_channels=1)
+    for p in model.parameters():
+        p.data[...] = rng.standard_normal(p.data.shape)
+    host = {k: to_numpy(v).copy() for k, v in model.state_dict().items()}
+    model.to(device)
+    save_weights(tmp_path / ("w" + suffix), model.state_dict(), {"device": device})
+    loaded = load_weights(tmp_path / ("w" + suffix))
+    assert all(type(v) is np.ndarray for v in loaded.values())        # files hold host arrays
+    other = resnet20(num_classes=3, in_channels=1).to(device)
+    other.load_state_dict(loaded)                                    # host -> device
+    twin = resnet20(num_classes=3, in_channels=1).to(device)
+    twin.load_state_dict(other.state_dict())                         # device -> device
+    for k, v in twin.state_dict().items():
+        assert device_of(v) == device_of(model.state_dict()[k]) and np.array_equal(to_numpy(v), host[k]), k
