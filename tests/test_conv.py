@@ -1,4 +1,6 @@
 """Conv2d and im2col: naive-loop references, float64 gradient checks across configurations, bad input."""
+import types
+
 import numpy as np
 import pytest
 
@@ -136,7 +138,8 @@ def test_device_mixing_message_without_gpu(monkeypatch):
     conv = nn.Conv2d(3, 8, 3)
     x = np.zeros((1, 3, 8, 8), np.float32)
     real_xp, real_device = module_mod.xp_of, module_mod.device_of
-    monkeypatch.setattr(module_mod, "xp_of", lambda a: "cupy" if a is x else real_xp(a))
+    fake_cupy = types.SimpleNamespace(ndarray=np.ndarray)          # an array module that is not NumPy
+    monkeypatch.setattr(module_mod, "xp_of", lambda a: fake_cupy if a is x else real_xp(a))
     monkeypatch.setattr(module_mod, "device_of", lambda a: "cuda" if a is x else real_device(a))
     with pytest.raises(DeviceError, match="input is on 'cuda' but the parameters are on 'cpu'.*model.to\\('cuda'\\)"):
         conv(x)
