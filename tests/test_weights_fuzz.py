@@ -20,7 +20,7 @@ import zipfile
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis", reason="the fuzz test needs hypothesis (pip install minires[test])")
+hypothesis = pytest.importorskip("hypothesis", reason="the fuzz test needs hypothesis (pip install hypothesis, or pip install -e \".[test]\" from the checkout)")
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
 
 from minires.weights import WeightsError, load_checkpoint, load_weights, save_checkpoint, write_safetensors  # noqa: E402
