@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install minires[data])")
+pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires import runcheck  # noqa: E402
 from minires.cli import main  # noqa: E402

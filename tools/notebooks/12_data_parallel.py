@@ -41,7 +41,7 @@ HAVE_MPI4PY = importlib.util.find_spec("mpi4py") is not None
 print(f"mpiexec: {MPIEXEC or 'not found'}; mpi4py: {'installed' if HAVE_MPI4PY else 'not installed'}")
 HAVE_MPI = MPIEXEC is not None and HAVE_MPI4PY
 print("The last part runs 2 real processes." if HAVE_MPI else
-      "The last part will SIMULATE 2 processes with threads (pip install 'minires[mpi]' for the real thing).")
+      "The last part will SIMULATE 2 processes with threads (pip install mpi4py mpich for the real thing).")
 
 # %% [markdown]
 # ## 1. The shard
