@@ -205,7 +205,8 @@ def get_world():
                 from mpi4py import MPI
             except ImportError:
                 raise RuntimeError(f"started by an MPI launcher as one of {size} processes, but mpi4py is not "
-                                   "installed: pip install mpi4py mpich, or pip install ".[mpi]" from a checkout (or run without mpiexec)") from None
+                                   "installed: pip install mpi4py mpich, or pip install '.[mpi]' from a checkout "
+                                   "(or run without mpiexec)") from None
             _world = MPIWorld(MPI.COMM_WORLD)
             _install_excepthook(_world)
     return _world
