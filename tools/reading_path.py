@@ -64,6 +64,7 @@ def render(model_name, input_shape, plain_path=True):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout's minires
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--input", type=int, nargs=4, default=[2, 3, 64, 64], metavar=("N", "C", "H", "W"))
