@@ -155,7 +155,7 @@ def cmd_summary(args):
 
 def build_parser():
     from .data import DATASETS
-    from .models import MODELS
+    from .models import KERAS_MODELS, MODELS
     parser = argparse.ArgumentParser(prog="minires", description="ResNet from first principles in NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -197,9 +197,11 @@ def build_parser():
 
     p = sub.add_parser("predict", help="classify images with published weights (a torchvision .pth, no torch)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="a .pth (torch.save), .safetensors or .npz state_dict")
-    p.add_argument("--model", choices=list(MODELS), metavar="MODEL",
-                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50")
+    p.add_argument("--weights", required=True, help="a .pth (torch.save), .safetensors or .npz state_dict, or a "
+                   "Keras .h5 / .weights.h5 (preprocessing then Keras's, chosen from the file)")
+    p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL",
+                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50 (Keras files: "
+                   "from their layer names)")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--resize", type=int, help="shorter side before the crop (default 256; 232 for V2 weights)")
     p.add_argument("--crop", type=int, default=224)

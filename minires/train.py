@@ -31,7 +31,7 @@ import numpy as np
 from . import nn
 from .backend import check_device, to_numpy
 from .data import DataLoader, load_dataset
-from .models import get_model
+from .models import KERAS_MODELS, get_model
 from .optim import SGD, make_schedule
 from .weights import atomic_write, load_checkpoint, save_checkpoint
 
@@ -66,7 +66,8 @@ class Run:
         self.train_set, self.test_set = load_dataset(cfg["data"], root=root, download=download)
         C, _, _ = self.train_set.image_shape
         nn.manual_seed(cfg["seed"])  # the same seed, the same initial weights
-        self.model = get_model(cfg["model"], num_classes=self.train_set.num_classes, in_channels=C)
+        extra = {"classifier_activation": None} if cfg["model"] in KERAS_MODELS else {}   # logits for the loss
+        self.model = get_model(cfg["model"], num_classes=self.train_set.num_classes, in_channels=C, **extra)
         self.model.to(cfg["device"], np.dtype(cfg["dtype"]))
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
