@@ -63,6 +63,24 @@ def test_legacy_tf2_names_and_whole_model_files(tmp_path):
         np.testing.assert_array_equal(load_keras_weights(tiny_model("tiny_v1"), path).eval()(x), reference)
 
 
+def test_slash_names_as_tf_keras_2_wrote_the_seeds_layers(tmp_path):
+    """The seed's TF-Keras 2 names ('block1/unit_1/conv1/BatchNorm') make nested HDF5 groups; Keras 3
+    spells them with '_'. Rewritten with '/' for '_', a Keras-written file must load the same."""
+    src, out = os.path.join(FILES, "tiny_v1_legacy.h5"), tmp_path / "slashes.h5"
+    with h5py.File(src, "r") as f, h5py.File(out, "w") as g:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]]
+        g.attrs["layer_names"] = [n.replace("_", "/").encode() for n in names]
+        for n in names:
+            group = g.require_group(n.replace("_", "/"))
+            wnames = [w.decode() if isinstance(w, bytes) else w for w in f[n].attrs.get("weight_names", [])]
+            group.attrs["weight_names"] = [f"{n.replace('_', '/')}/{w.rsplit('/', 1)[1]}:0".encode() for w in wnames]
+            for w in wnames:
+                group.create_dataset(f"{n.replace('_', '/')}/{w.rsplit('/', 1)[1]}:0", data=f[n][w][()])
+    x = keras_reference_input((1, 40, 36, 3), 6).astype(np.float32)
+    np.testing.assert_array_equal(load_keras_weights(tiny_model("tiny_v1"), out).eval()(x),
+                                  load_keras_weights(tiny_model("tiny_v1"), src).eval()(x))
+
+
 def test_a_file_for_another_architecture_is_refused():
     with pytest.raises(WeightsError, match="another architecture.*missing from the file.*conv2_block1_preact_bn"):
         load_keras_weights(tiny_model("tiny_v2"), os.path.join(FILES, "tiny_v1.weights.h5"))
