@@ -165,3 +165,20 @@ def test_softmax_output_and_logits_option(rng):
     assert tiny("v1", classifier_activation=None).eval()(x).sum(axis=1) != pytest.approx(1.0)
     assert set(KERAS_MODELS) >= {"tf_resnet50", "keras_resnet152v2"}
     assert isinstance(get_model("tf_resnet50").layer1[0], Bottleneck)   # the seed's nets are minires's blocks
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "tf"])
+@pytest.mark.parametrize("training", [True, False])
+def test_plain_and_fast_paths_agree(kind, training, rng):
+    """`with nn.plain():` runs the textbook layers; the Keras-flavoured nets give the same numbers."""
+    import copy
+
+    from minires import nn
+    fast = tiny(kind).to(dtype=np.float64).train(training)
+    slow = copy.deepcopy(fast)
+    x, g = rng.standard_normal((2, 3, 19, 17)), rng.standard_normal((2, 3))
+    y, dx = fast(x), fast.backward(g)
+    with nn.plain():
+        y_plain, dx_plain = slow(x), slow.backward(g)
+    np.testing.assert_allclose(y_plain, y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx_plain, dx, rtol=1e-10, atol=1e-10 * np.abs(dx).max())

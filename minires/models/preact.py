@@ -9,7 +9,7 @@
 Every module that holds weights carries ``keras_name``, the name of the Keras layer whose
 weights it takes (``conv2_block1_1_conv``); ``minires.weights.keras`` loads by it.
 """
-from ..nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ReLU, is_grad_enabled
+from ..nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ReLU
 from ..nn.loss import softmax
 from ..nn.padding import ZeroPad2d, same_conv
 
@@ -51,19 +51,14 @@ class Softmax(Module):
     """logits (N, K) -> probabilities (N, K). Backward: dx = y * (g - sum(g * y)), row by row
     (the Jacobian of softmax is diag(y) - y y^T)."""
 
-    def __init__(self):
-        self.cache = None
-
     def forward(self, x):
         self.check_input(x, ndim=2, what="logits (N, K)")
         y = softmax(x)
-        self.cache = y if is_grad_enabled() else None
+        self.save_for_backward(y)
         return y
 
     def backward(self, grad_out):
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        y = self.cache
+        (y,) = self.saved
         return y * (grad_out - (grad_out * y).sum(axis=1, keepdims=True))
 
 

@@ -30,7 +30,7 @@ avoids that copy, so the models use ``Conv2d(padding=(K-1)//2)`` wherever "same"
 whatever the input size (stride 1, odd kernel) -- see ``same_conv``.
 """
 from .conv import Conv2d, _pair
-from .module import Module, is_grad_enabled
+from .module import Module
 from .pool import MaxPool2d
 from ..backend import xp_of
 
@@ -111,19 +111,17 @@ class ZeroPad2d(Module):
 
     def __init__(self, padding):
         self.padding = _pads4(padding)
-        self.cache = None
 
     def extra_repr(self):
         return f"padding={self.padding}  # (left, right, top, bottom)"
 
     def forward(self, x):
         self.check_input(x, ndim=4)
-        self.cache = True if is_grad_enabled() else None
+        self.save_for_backward(x.shape)                 # nothing but the guard is needed
         return pad2d(x, self.padding, 0.0)
 
     def backward(self, grad_out):
-        if self.cache is None:
-            raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
+        _ = self.saved                                  # raises if there was no forward
         return crop2d(grad_out, self.padding)
 
 
