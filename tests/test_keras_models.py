@@ -8,7 +8,6 @@ from minires.models import KERAS_MODELS, get_model
 from minires.models.blocks import BasicBlock, Bottleneck
 from minires.models.keras import KerasResNet, TFResNet
 from minires.models.preact import BottleneckV1, KerasBatchNorm2d, PreActBottleneck, Softmax
-from minires.nn.padding import Conv2dSame, MaxPool2dSame
 
 # keras.applications' own model.count_params() (trainable + batch norm moving statistics), Keras 3.
 KERAS_COUNTS = {"keras_resnet50": 25_636_712, "keras_resnet101": 44_707_176, "keras_resnet152": 60_419_944,
@@ -45,11 +44,11 @@ def test_keras_layer_names():
 
 def test_seed_tf_uses_same_padding_where_it_matters():
     m = get_model("tf_resnet50")
-    assert isinstance(m.conv1, Conv2dSame) and isinstance(m.maxpool, MaxPool2dSame)
-    assert isinstance(m.layer2[0].conv2, Conv2dSame)                  # the strided 3x3 (v1.5)
-    assert not isinstance(m.layer2[0].conv1, Conv2dSame)              # stride 1: symmetric is "same"
+    assert m.conv1.same and m.maxpool.same
+    assert m.layer2[0].conv2.same                                     # the strided 3x3 (v1.5)
+    assert not m.layer2[0].conv1.same and m.layer1[0].conv2.padding == (1, 1)   # stride 1: "same" is symmetric
     assert m.layer3[2].conv2.path == "layer3.2.conv2"                 # swapped layers know their names
-    assert isinstance(get_model("tf_resnet34").layer2[0].conv1, Conv2dSame)
+    assert get_model("tf_resnet34").layer2[0].conv1.same
 
 
 def test_keras_batchnorm_momentum_and_biased_running_variance(rng):

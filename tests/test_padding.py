@@ -73,11 +73,29 @@ def test_same_padding_refuses_nonsense(bad):
 
 
 def test_resolve_padding():
-    assert resolve_padding("valid", (3, 3), "Conv2d") == (0, 0)
-    assert resolve_padding("SAME", (3, 3), "Conv2d") == "same"
-    assert resolve_padding(2, (3, 3), "Conv2d") == (2, 2)
+    assert resolve_padding("valid", "Conv2d") == (0, 0)
+    assert resolve_padding("SAME", "Conv2d") == "same"
+    assert resolve_padding(2, "Conv2d") == (2, 2)
     with pytest.raises(ValueError, match="Conv2d: padding must be"):
-        resolve_padding("full", (3, 3), "Conv2d")
+        resolve_padding("full", "Conv2d")
+    with pytest.raises(ValueError, match="MaxPool2d: padding must be"):
+        nn.MaxPool2d(3, 2, padding="full")
+    assert "padding='same'" in repr(nn.Conv2d(3, 4, 3, stride=2, padding="same"))
+    assert "padding='same'" in repr(nn.MaxPool2d(3, 2, padding="same"))
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_conv_and_pool_take_padding_same_on_both_paths(plain, rng):
+    """``Conv2d(padding="same")`` and ``MaxPool2d(padding="same")`` themselves, fast and plain paths."""
+    x = rng.standard_normal((2, 3, 9, 8))
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding="same").to(dtype=np.float64)
+    pool = nn.MaxPool2d(3, 2, padding="same")
+    with nn.plain(plain):
+        y, z = conv(x), pool(-np.abs(x))
+        assert check_module(conv, x).ok and check_module(pool, rng.permutation(2 * 3 * 72).reshape(2, 3, 9, 8) * 0.1, eps=1e-4).ok
+    np.testing.assert_allclose(y, naive_conv_same(x, conv.weight.data, conv.bias.data, 2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(z, naive_maxpool_same(-np.abs(x), 3, 2))
+    assert nn.Conv2d(3, 4, 3, padding="valid").padding == (0, 0)
 
 
 @pytest.mark.parametrize("k,s,hw", [(7, 2, (11, 8)), (3, 2, (7, 6)), (3, 2, (6, 6)), (1, 2, (5, 4)),
@@ -146,9 +164,9 @@ def test_zeropad_backward_without_forward():
 def test_same_conv_is_symmetric_conv2d_at_stride_1(rng):
     """At stride 1 with an odd kernel "same" is Conv2d's own padding (K-1)/2: no padded copy needed."""
     plain = same_conv(3, 4, 3, stride=1)
-    assert type(plain) is nn.Conv2d and plain.padding == (1, 1)
+    assert not plain.same and plain.padding == (1, 1)
     strided = same_conv(3, 4, 3, stride=2)
-    assert isinstance(strided, Conv2dSame)
+    assert strided.same and strided.padding == (0, 0)
     x = rng.standard_normal((1, 3, 6, 7))
     plain.to(dtype=np.float64)
     np.testing.assert_allclose(plain(x), naive_conv_same(x, plain.weight.data, None, 1), rtol=1e-12, atol=1e-12)

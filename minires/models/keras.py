@@ -27,7 +27,7 @@ padding copies its input into a fresh channel-major buffer (the NCHW path makes 
 so the layout changes for free there, and the input gradient is a view of the stem's.
 """
 from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
-from ..nn.padding import Conv2dSame, MaxPool2dSame, ZeroPad2d, same_conv
+from ..nn.padding import ZeroPad2d
 from .blocks import BasicBlock, Bottleneck
 from .preact import BottleneckV1, KerasBatchNorm2d, PreActBottleneck, Softmax, keras_bn, named
 from .resnet import ResNet, init_resnet
@@ -173,9 +173,9 @@ class TFResNet(ChannelsLast, ResNet):
         self._set_format(data_format)
         super().__init__(block, layers, num_classes=num_classes, include_top=include_top, in_channels=in_channels)
         self.preprocessing = preprocessing
-        self.conv1 = named(Conv2dSame(in_channels, 64, 7, stride=2, bias=False), "conv1")
+        self.conv1 = named(Conv2d(in_channels, 64, 7, stride=2, padding="same", bias=False), "conv1")
         self.bn1 = keras_bn(64, 1e-5, "conv1/BatchNorm")
-        self.maxpool = MaxPool2dSame(3, 2)
+        self.maxpool = MaxPool2d(3, 2, padding="same")
         for s, stage in enumerate(self.stages()):
             for u, blk in enumerate(stage):
                 self._tensorflowify(blk, f"block{s + 1}/unit_{u + 1}")
@@ -194,7 +194,8 @@ class TFResNet(ChannelsLast, ResNet):
         for k in range(1, n_convs + 1):
             conv = getattr(blk, f"conv{k}")
             if conv.stride != (1, 1):    # a strided 3x3: TensorFlow's asymmetric padding
-                conv = same_conv(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride)
+                conv = Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding="same",
+                              bias=False)
             setattr(blk, f"conv{k}", named(conv, f"{name}/conv{k}"))
             setattr(blk, f"bn{k}", keras_bn(conv.out_channels, 1e-5, f"{name}/conv{k}/BatchNorm"))
         if blk.downsample is not None:   # a strided 1x1 needs no padding: "same" is "valid" there

@@ -11,7 +11,7 @@ weights it takes (``conv2_block1_1_conv``); ``minires.weights.keras`` loads by i
 """
 from ..nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ReLU
 from ..nn.loss import softmax
-from ..nn.padding import ZeroPad2d, same_conv
+from ..nn.padding import ZeroPad2d
 
 
 def named(module, keras_name):
@@ -84,7 +84,7 @@ class BottleneckV1(Module):
         self.conv1 = named(Conv2d(inplanes, filters, 1, stride=stride, bias=True), f"{name}_1_conv")
         self.bn1 = named(KerasBatchNorm2d(filters, eps, inplace=True), f"{name}_1_bn")
         self.relu1 = ReLU(inplace=True)
-        self.conv2 = named(same_conv(filters, filters, 3, bias=True), f"{name}_2_conv")
+        self.conv2 = named(Conv2d(filters, filters, 3, padding="same", bias=True), f"{name}_2_conv")
         self.bn2 = named(KerasBatchNorm2d(filters, eps, inplace=True), f"{name}_2_bn")
         self.relu2 = ReLU(inplace=True)
         self.conv3 = named(Conv2d(filters, 4 * filters, 1, bias=True), f"{name}_3_conv")

@@ -14,20 +14,21 @@ with an odd kernel it is always (K - 1) / 2 on each side, exactly PyTorch's symm
 PyTorch's own ``padding="same"`` exists only at stride 1 for that reason (at stride > 1 the
 answer depends on H, and PyTorch refuses it).
 
-The layers here pad explicitly, then run a *valid* convolution or pooling:
+Conv2d and MaxPool2d take ``padding="same"`` / ``"valid"``; with "same" they pad explicitly
+(``pad_same``), then run a *valid* convolution or pooling, and crop the gradient (``crop_same``):
 
     same_padding(size, k, s)      -> (before, after), TensorFlow's rule
     pad2d(x, pads, value)         -> x padded by (left, right, top, bottom) with ``value``
     crop2d(g, pads)               -> the adjoint of pad2d: the gradient of the padded border is dropped
     ZeroPad2d((l, r, t, b))       -> Keras's ZeroPadding2D / PyTorch's ZeroPad2d, as a Module
-    Conv2dSame, MaxPool2dSame     -> Conv2d / MaxPool2d with padding "same" (zeros / -inf), any stride
+    Conv2dSame, MaxPool2dSame     -> Conv2d / MaxPool2d with padding="same" (zeros / -inf), any stride
 
 Max-pool pads with -inf (a padded position never wins); a convolution with 0. The backward of
 padding is a crop: a padded pixel is a constant, so its gradient goes nowhere.
 
-Cost: one padded copy of the input per layer (the plain way). Conv2d's own symmetric padding
-avoids that copy, so the models use ``Conv2d(padding=(K-1)//2)`` wherever "same" is symmetric
-whatever the input size (stride 1, odd kernel) -- see ``same_conv``.
+Cost: one padded copy of the input per layer (the plain way). Where "same" is symmetric
+whatever the input size (stride 1, odd kernel) Conv2d uses its own symmetric padding instead,
+which needs no copy (``symmetric_same``).
 """
 from .conv import Conv2d, _pair
 from .module import Module
@@ -56,7 +57,7 @@ def same_pads(H, W, kernel_size, stride):
     return left, right, top, bottom
 
 
-def resolve_padding(padding, kernel_size, name):
+def resolve_padding(padding, name):
     """``padding`` as a layer accepts it -> "same", or a (PH, PW) pair ("valid" is (0, 0))."""
     if isinstance(padding, str):
         mode = padding.lower()
@@ -66,6 +67,31 @@ def resolve_padding(padding, kernel_size, name):
             return "same"
         raise ValueError(f"{name}: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
     return _pair(padding, "padding")
+
+
+def symmetric_same(padding, kernel_size, stride):
+    """(same, padding) for Conv2d: "same" at stride 1 with an odd kernel is (K - 1) / 2 on each
+    side whatever the input size, so it becomes ordinary symmetric padding (no padded copy)."""
+    if padding != "same":
+        return False, padding
+    (KH, KW), (SH, SW) = kernel_size, stride
+    if (SH, SW) == (1, 1) and KH % 2 == 1 and KW % 2 == 1:
+        return False, ((KH - 1) // 2, (KW - 1) // 2)
+    return True, (0, 0)
+
+
+def pad_same(layer, x, value):
+    """The forward half of "same" for a Conv2d or MaxPool2d: pad x by ``same_pads`` with ``value``
+    (remembered on the layer for ``crop_same``); the layer then runs valid."""
+    pads = same_pads(x.shape[2], x.shape[3], layer.kernel_size, layer.stride)
+    vars(layer)["_same_pads"] = pads
+    return pad2d(x, pads, value) if any(pads) else x
+
+
+def crop_same(layer, dx):
+    """The backward half: the gradient of the padded input -> the gradient of x."""
+    pads = layer._same_pads
+    return crop2d(dx, pads) if any(pads) else dx
 
 
 def pad2d(x, pads, value=0.0):
@@ -126,67 +152,21 @@ class ZeroPad2d(Module):
 
 
 class Conv2dSame(Conv2d):
-    """Conv2d with TensorFlow's ``padding="same"`` at any stride: OH = ceil(H / SH).
-
-    forward: compute (left, right, top, bottom) from the input size (``same_pads``), pad with
-    zeros (``pad2d``), then Conv2d's valid convolution. backward: Conv2d's backward on the
-    padded input, then ``crop2d``. Same parameters and state_dict keys as Conv2d.
-    Differs from PyTorch's ``padding="same"``, which is stride 1 only (where both are symmetric).
-    """
-
-    pad_value = 0.0
+    """``Conv2d(..., padding="same")`` (TensorFlow's rule at any stride), spelled as timm does."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, bias=True):
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, groups=groups, bias=bias)
-        self.pads = None
-
-    def extra_repr(self):
-        return super().extra_repr() + ", padding='same'"
-
-    def forward(self, x):
-        self.check_input(x, ndim=4, channels=self.in_channels)
-        pads = same_pads(x.shape[2], x.shape[3], self.kernel_size, self.stride)
-        self.pads = pads
-        return super().forward(pad2d(x, pads, self.pad_value) if any(pads) else x)
-
-    def backward(self, grad_out):
-        dx = super().backward(grad_out)
-        return crop2d(dx, self.pads) if any(self.pads) else dx
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding="same", groups=groups,
+                         bias=bias)
 
 
 class MaxPool2dSame(MaxPool2d):
-    """MaxPool2d with TensorFlow's ``padding="same"``: pad with -inf (never wins), then a valid pool.
-
-    OH = ceil(H / SH). Keras's ``MaxPooling2D(3, strides=2, padding="same")``.
-    """
+    """``MaxPool2d(..., padding="same")``: Keras's ``MaxPooling2D(3, strides=2, padding="same")``."""
 
     def __init__(self, kernel_size, stride=None):
-        super().__init__(kernel_size, stride=stride, padding=0)
-        self.pads = None
-
-    def extra_repr(self):
-        return super().extra_repr() + ", padding='same'"
-
-    def forward(self, x):
-        self.check_input(x, ndim=4)
-        pads = same_pads(x.shape[2], x.shape[3], self.kernel_size, self.stride)
-        self.pads = pads
-        return super().forward(pad2d(x, pads, -xp_of(x).inf) if any(pads) else x)
-
-    def backward(self, grad_out):
-        dx = super().backward(grad_out)
-        return crop2d(dx, self.pads) if any(self.pads) else dx
+        super().__init__(kernel_size, stride=stride, padding="same")
 
 
 def same_conv(in_channels, out_channels, kernel_size, stride=1, bias=False):
-    """A convolution with TensorFlow's "same" padding, the cheapest exact way.
-
-    At stride 1 with an odd kernel "same" is (K - 1) / 2 on every side whatever the input
-    size, i.e. Conv2d's own symmetric padding (no padded copy); otherwise ``Conv2dSame``.
-    """
-    KH, KW = _pair(kernel_size, "kernel_size")
-    SH, SW = _pair(stride, "stride")
-    if (SH, SW) == (1, 1) and KH % 2 == 1 and KW % 2 == 1:
-        return Conv2d(in_channels, out_channels, (KH, KW), stride=1, padding=((KH - 1) // 2, (KW - 1) // 2),
-                      bias=bias)
-    return Conv2dSame(in_channels, out_channels, (KH, KW), stride=(SH, SW), bias=bias)
+    """``Conv2d(..., padding="same")``: symmetric padding at stride 1 with an odd kernel (no copy),
+    TensorFlow's computed padding otherwise."""
+    return Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding="same", bias=bias)

@@ -27,7 +27,7 @@ import numpy as np
 from minires import nn
 from minires.models import keras_resnet50, resnet50, tf_resnet50
 from minires.models.preact import BottleneckV1, PreActBottleneck
-from minires.nn.padding import Conv2dSame, same_padding
+from minires.nn.padding import same_padding
 
 nn.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -90,14 +90,14 @@ axes[1].set_xlabel("input pixel (grey: the image; orange windows reach into the 
 plt.tight_layout()
 
 # %% [markdown]
-# So the same weights give different numbers in the two flavours. minires's `Conv2dSame` pads
-# by TensorFlow's rule (computed from the input size in `forward`) and then runs a valid
-# convolution; its backward is the valid convolution's, cropped. At stride 1 with an odd
-# kernel "same" is symmetric whatever the size, and the Keras-flavoured models keep Conv2d's own
-# padding there (`same_conv`).
+# So the same weights give different numbers in the two flavours. minires's
+# `Conv2d(..., padding="same")` pads by TensorFlow's rule (computed from the input size in
+# `forward`) and then runs a valid convolution; its backward is the valid convolution's, cropped.
+# At stride 1 with an odd kernel "same" is symmetric whatever the size, and Conv2d simply uses its
+# own symmetric padding there (`minires/nn/padding.py:symmetric_same`).
 
 # %%
-conv = Conv2dSame(3, 4, 7, stride=2, bias=False).to(dtype=np.float64)
+conv = nn.Conv2d(3, 4, 7, stride=2, padding="same", bias=False).to(dtype=np.float64)
 sym = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False).to(dtype=np.float64)
 sym.weight.data[...] = conv.weight.data
 img = rng.standard_normal((1, 3, 224, 224))
@@ -107,7 +107,7 @@ print("same weights, different outputs: largest difference", float(np.abs(y_tf -
 valid = nn.Conv2d(3, 4, 7, stride=2, padding=0, bias=False).to(dtype=np.float64)
 valid.weight.data[...] = conv.weight.data
 # "same" at stride 2 on 224 is exactly: pad 2 rows/columns before and 3 after, then a valid convolution
-print("Conv2dSame == valid conv of the image padded (2, 3):",
+print("padding='same' == valid conv of the image padded (2, 3):",
       np.allclose(y_tf, valid(np.pad(img, ((0, 0), (0, 0), (2, 3), (2, 3)))), rtol=1e-12, atol=1e-12))
 
 # %% [markdown]
