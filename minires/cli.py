@@ -245,7 +245,7 @@ def cmd_summary(args):
 def build_parser():
     from . import __version__
     from .data import DATASETS
-    from .models import MODELS
+    from .models import KERAS_MODELS, MODELS
     parser = Parser(prog="minires", description="ResNet from first principles in NumPy.")
     parser.add_argument("--version", action="version", version=f"minires {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -300,10 +300,11 @@ def build_parser():
                                    "Without --weights the model's weights are random, and a warning says so.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
     p.add_argument("--weights", help="a .pth (torch.save), .safetensors or .npz state_dict, e.g. torchvision's "
-                                     "resnet50-0676ba61.pth (default: none, random weights, with a warning)")
-    p.add_argument("--model", choices=list(MODELS), metavar="MODEL",
-                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50; "
-                        "resnet50 without --weights")
+                                     "resnet50-0676ba61.pth, or a Keras .h5 / .weights.h5 (preprocessing then "
+                                     "Keras's, chosen from the file) (default: none, random weights, with a warning)")
+    p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL",
+                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50 (Keras files: from "
+                        "their layer names); resnet50 without --weights")
     p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
     p.add_argument("--resize", type=positive_int(None),
                    help="shorter side before the crop (default: 256; 232 for the V2 weights)")

@@ -6,7 +6,10 @@ minires checkpoint) into a minires model and print the top-k classes. No torch n
         print(f"{p:6.1%}  {name}")
 
 Preprocessing is torchvision's ImageNet eval transform (minires.preprocess): shorter side
-to 256 (232 for the "V2" weights), centre crop 224, ImageNet mean and std.
+to 256 (232 for the "V2" weights), centre crop 224, ImageNet mean and std. A Keras weights
+file (HDF5: keras.applications' ``.h5`` or a Keras 3 ``.weights.h5``) gives a Keras-flavoured
+model, recognised from its layer names, and Keras's preprocessing for it ("caffe" for
+ResNet50/101/152, "tf" for the V2 nets; ``minires.preprocess_keras``).
 """
 import os
 import re
@@ -52,6 +55,9 @@ def load_pretrained(path, model=None, device="cpu"):
     from .weights import load_weights
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weights file at {path}")
+    from .weights.keras import is_hdf5
+    if is_hdf5(path):
+        return load_keras_pretrained(path, model, device)
     name = model or guess_model(path)
     if name is None:
         raise ValueError(f"cannot tell the model from the file name {os.path.basename(path)!r}; "
@@ -80,6 +86,27 @@ def random_model(name="resnet50", device="cpu", seed=0):
     return get_model(name).to(device).eval()
 
 
+def load_keras_pretrained(path, model=None, device="cpu"):
+    """A Keras-flavoured minires model (eval mode, logits out) holding the Keras weights in ``path``;
+    its ``preprocessing`` attribute says how to prepare images ("caffe" or "tf")."""
+    from .models import KERAS_MODELS
+    from .weights.keras import keras_file_info, load_keras_weights
+    guessed, num_classes = keras_file_info(path)
+    name = model or guessed
+    if name is None:
+        raise ValueError(f"cannot tell which Keras ResNet {os.path.basename(path)} holds from its layer names; "
+                         f"give it with --model (one of: {', '.join(KERAS_MODELS)})")
+    if name not in KERAS_MODELS:
+        raise ValueError(f"{os.path.basename(path)} is a Keras weights file; --model must be one of "
+                         f"{', '.join(KERAS_MODELS)}, got {name!r}")
+    if num_classes is None:
+        raise ValueError(f"{os.path.basename(path)} has no classifier ('predictions' or 'logits' layer): "
+                         "a feature extractor's weights (include_top=False) cannot classify")
+    net = get_model(name, num_classes=num_classes, classifier_activation=None)
+    load_keras_weights(net, path)
+    return net.to(device).eval()
+
+
 def classify(model, images, topk=5, resize=256, crop=224, classes=None):
     """For each image (a path or a Pillow image): [(class index, class name, probability)], best first.
 
@@ -91,7 +118,12 @@ def classify(model, images, topk=5, resize=256, crop=224, classes=None):
     dtype = params[0].data.dtype if params else np.float32
     results = []
     for image in images:
-        x = preprocess_imagenet(image, resize=resize, crop=crop).astype(dtype)
+        mode = getattr(model, "preprocessing", None)
+        if mode in ("caffe", "tf"):                      # a Keras-flavoured model: Keras's preprocessing
+            from .preprocess_keras import preprocess_keras
+            x = preprocess_keras(image, mode, size=crop, data_format=model.data_format).astype(dtype)
+        else:
+            x = preprocess_imagenet(image, resize=resize, crop=crop).astype(dtype)
         with no_grad():
             logits = model(to_device(x, device))
         p = to_numpy(softmax(logits))[0].astype(np.float64)

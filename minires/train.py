@@ -36,7 +36,7 @@ import numpy as np
 from . import data_parallel, distributed, nn
 from .backend import check_device, to_numpy
 from .data import DataLoader, load_dataset
-from .models import get_model
+from .models import KERAS_MODELS, get_model
 from .optim import SGD, make_schedule
 from .runcheck import DEFAULTS, FORMAT, CheckpointError, check_training_checkpoint, check_writable, config_problems
 from .weights import atomic_write, save_checkpoint
@@ -65,7 +65,8 @@ class Run:
         self.train_set, self.test_set = load_dataset(cfg["data"], root=root, download=download)
         C, _, _ = self.train_set.image_shape
         nn.manual_seed(cfg["seed"])  # the same seed, the same initial weights
-        self.model = get_model(cfg["model"], num_classes=self.train_set.num_classes, in_channels=C)
+        extra = {"classifier_activation": None} if cfg["model"] in KERAS_MODELS else {}   # logits for the loss
+        self.model = get_model(cfg["model"], num_classes=self.train_set.num_classes, in_channels=C, **extra)
         self.model.to(cfg["device"], np.dtype(cfg["dtype"]))
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],

@@ -24,7 +24,7 @@ def test_cifar_counts_match_the_paper():
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown model 'resnet19'.*resnet18.*plain110"):
         get_model("resnet19")
-    assert len(MODELS) == 20
+    assert len(MODELS) == 20   # the Keras-flavoured nets are in KERAS_MODELS
 
 
 def test_projection_shortcuts_exactly_where_the_shape_changes():

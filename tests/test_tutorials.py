@@ -28,7 +28,7 @@ def test_there_are_notebooks():
     for n in ["01_convolution_as_matmul", "02_conv_backward", "03_batch_norm", "04_relu_pool",
               "05_residual_block", "06_building_resnet", "07_gradcheck_exercises", "07_gradcheck_exercises_solutions",
               "08_training_digits", "09_degradation", "10_gpu", "11_published_weights",
-              "12_data_parallel"]:
+              "12_data_parallel", "13_bottlenecks_and_groups", "14_keras_flavour"]:
         assert f"{n}.ipynb" in names
 
 

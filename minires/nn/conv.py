@@ -78,6 +78,15 @@ class Conv2d(Module):
     x (N, C, H, W) -> y (N, O, OH, OW) with OH = floor((H + 2*PH - KH) / SH) + 1.
     weight (O, C/groups, KH, KW), bias (O,). With ``groups`` = G the channels are split
     into G independent convolutions (ResNeXt's grouped 3x3), each a matrix multiply.
+
+    ``padding``: an int or (PH, PW), PyTorch's symmetric padding; ``"valid"`` (no padding); or
+    ``"same"``, TensorFlow's rule at any stride: OH = ceil(H / SH), and the padding that takes,
+    total = max((OH - 1) * SH + KH - H, 0), is split with the odd pixel after (bottom, right).
+    It depends on the input size, so forward computes it (minires/nn/padding.py:same_padding),
+    pads a copy of x, runs a valid convolution; backward crops the gradient. This is not
+    PyTorch's ``padding="same"``, which exists only at stride 1: there the two agree (odd K:
+    (K - 1) / 2 each side, which this layer then uses as ordinary symmetric padding, no copy).
+    At stride 2 they differ: a 7x7/2 conv on 224 pads 2 before and 3 after, ``padding=3`` pads 3 and 3.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True):
@@ -90,7 +99,8 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        from .padding import resolve_padding, symmetric_same   # here: padding.py builds on this file
+        self.same, self.padding = symmetric_same(resolve_padding(padding, "Conv2d"), self.kernel_size, self.stride)
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"Conv2d: kernel_size and stride must be >= 1 and padding >= 0, got "
                              f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}")
@@ -102,7 +112,9 @@ class Conv2d(Module):
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
+        if self.same:
+            s += ", padding='same'"
+        elif self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
@@ -111,6 +123,9 @@ class Conv2d(Module):
     def forward(self, x):
         """x (N, C, H, W) -> (N, O, OH, OW): ``conv_forward`` on the plain path, else ``_forward_fast``."""
         self.check_input(x, ndim=4, channels=self.in_channels)
+        if self.same:
+            from .padding import pad_same
+            x = pad_same(self, x, 0.0)            # TensorFlow's "same": pad a copy, then a valid conv
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         _, _, H, W = x.shape
         if out_size(H, KH, SH, PH) < 1 or out_size(W, KW, SW, PW) < 1:
@@ -133,8 +148,12 @@ class Conv2d(Module):
             self.weight.grad += dw
             if self.bias is not None:
                 self.bias.grad += db
-            return dx
-        return self._backward_fast(grad_out)
+        else:
+            dx = self._backward_fast(grad_out)
+        if self.same:
+            from .padding import crop_same
+            dx = crop_same(self, dx)              # the padded border's gradient goes nowhere
+        return dx
 
     # ----- the fast path -----
     def _forward_fast(self, x):

@@ -47,16 +47,24 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride if stride is not None else kernel_size, "stride")
-        self.padding = _pair(padding, "padding")
+        from .padding import resolve_padding   # here: padding.py builds on this file
+        self.padding = resolve_padding(padding, "MaxPool2d")
+        self.same = self.padding == "same"        # TensorFlow's rule, padding with -inf (see Conv2d)
+        if self.same:
+            self.padding = (0, 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"MaxPool2d: padding {self.padding} must be at most half the kernel {self.kernel_size}")
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=" + (
+            "'same'" if self.same else f"{self.padding}")
 
     def forward(self, x):
         """x (N, C, H, W) -> (N, C, OH, OW): ``maxpool_forward`` on the plain path, else ``_forward_fast``."""
         self.check_input(x, ndim=4)
+        if self.same:
+            from .padding import pad_same
+            x = pad_same(self, x, -xp_of(x).inf)   # "same": pad a copy with -inf (never wins), then a valid pool
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
         _, _, H, W = x.shape
         if out_size(H, KH, SH, PH) < 1 or out_size(W, KW, SW, PW) < 1:
@@ -69,9 +77,11 @@ class MaxPool2d(Module):
 
     def backward(self, grad_out):
         """grad_out (N, C, OH, OW) -> (N, C, H, W): ``maxpool_backward`` (plain) or ``_backward_fast``."""
-        if is_plain():
-            return maxpool_backward(grad_out, self.saved)
-        return self._backward_fast(grad_out)
+        dx = maxpool_backward(grad_out, self.saved) if is_plain() else self._backward_fast(grad_out)
+        if self.same:
+            from .padding import crop_same
+            dx = crop_same(self, dx)
+        return dx
 
     # ----- the fast path -----
     def _forward_fast(self, x):

@@ -1,0 +1,264 @@
+"""Keras weight files without TensorFlow: the legacy HDF5 layout and Keras 3's ``.weights.h5``.
+
+Two layouts, both HDF5 (read with h5py: ``pip install ".[keras]"``):
+
+* legacy (Keras 1/2, and keras.applications' published ``*_weights_tf_dim_ordering_tf_kernels.h5``):
+  the root (or ``model_weights`` in a whole-model ``.h5``) has the attribute ``layer_names``;
+  each layer's group has ``weight_names`` (``conv1_conv/kernel:0`` ...), each the path of a dataset
+  inside that group.
+* Keras 3 ``.weights.h5``: ``layers/<group>/vars/0, 1, ...`` in the layer's own order (a conv:
+  kernel, bias; a batch norm: gamma, beta, moving_mean, moving_variance); the group is named
+  after the layer, or (newer Keras 3) after its class with the layer's name in ``vars.attrs["name"]``.
+
+Mapping to minires (every module of a Keras-flavoured model carries ``keras_name``):
+
+    Conv2D kernel (KH, KW, C_in, C_out)  ->  Conv2d weight (C_out, C_in, KH, KW)   transpose(3, 2, 0, 1)
+    Dense kernel (in, out)               ->  Linear weight (out, in)              transpose
+    BatchNormalization gamma, beta, moving_mean, moving_variance -> weight, bias, running_mean, running_var
+
+The file is untrusted: names and counts are bounded, every dataset's dtype and shape is
+checked against the model *before* it is read (so reading is bounded by the model's size),
+and a file for another architecture is refused naming what is missing and what is extra.
+"""
+import os
+import re
+
+import numpy as np
+
+from .common import WeightsError
+
+MAX_LAYERS = 10_000          # ResNet-152 has ~900 Keras layers
+MAX_NAME = 512
+BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("reading Keras weight files needs h5py: pip install 'minires[keras]' "
+                          "(or pip install h5py)") from None
+    return h5py
+
+
+def is_hdf5(path):
+    with open(path, "rb") as f:
+        return f.read(8) == HDF5_MAGIC
+
+
+def _text(value, what):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str) or len(value) > MAX_NAME:
+        raise WeightsError(f"{what} is not a short string ({type(value).__name__})")
+    return value
+
+
+def _names(attr, what):
+    """An HDF5 attribute holding a list of names -> a list of str (bounded)."""
+    arr = np.asarray(attr)
+    if arr.ndim != 1 or arr.size > MAX_LAYERS:
+        raise WeightsError(f"{what}: expected a list of at most {MAX_LAYERS} names, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "OSU":
+        raise WeightsError(f"{what}: expected names, got {arr.dtype}")
+    return [_text(v, what) for v in arr.tolist()]
+
+
+def _role(weight_name):
+    """'conv1_bn/moving_mean:0' -> 'moving_mean'."""
+    return re.sub(r":\d+$", "", weight_name.rsplit("/", 1)[-1])
+
+
+class open_keras_file:
+    """``with open_keras_file(path) as (layout, layers):`` the file's layers, datasets unread.
+
+    layout: 'legacy' or 'keras3'; layers: {name: [(role, dataset)]} in the file's order.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __enter__(self):
+        h5py = _h5py()
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"no weights file at {self.path}")
+        if not is_hdf5(self.path):
+            raise WeightsError(f"{self.path}: not an HDF5 file (a Keras .h5 / .weights.h5 starts with "
+                               f"\\x89HDF), so not a Keras weights file")
+        try:
+            self.f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise WeightsError(f"{self.path}: corrupt or truncated HDF5 file ({e})") from e
+        try:
+            return self._layers()
+        except WeightsError as e:
+            self.f.close()
+            raise WeightsError(f"{self.path}: {e}") from e
+        except (KeyError, OSError, ValueError, TypeError) as e:
+            self.f.close()
+            raise WeightsError(f"{self.path}: corrupt Keras weights file ({type(e).__name__}: {e})") from e
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def _layers(self):
+        h5py = _h5py()
+        root = self.f
+        if "layer_names" not in root.attrs and "model_weights" in root:   # a whole-model .h5 (model.save)
+            root = root["model_weights"]
+        if "layer_names" in root.attrs:
+            layers = {}
+            for name in _names(root.attrs["layer_names"], "layer_names"):
+                if name not in root or not isinstance(root[name], h5py.Group):
+                    raise WeightsError(f"layer_names lists {name!r} but the file has no group of that name")
+                group = root[name]
+                weight_names = _names(group.attrs.get("weight_names", []), f"{name}: weight_names")
+                if weight_names:
+                    items = []
+                    for w in weight_names:
+                        ds = group.get(w)
+                        if not isinstance(ds, h5py.Dataset):
+                            raise WeightsError(f"layer {name!r} lists weight {w!r} but holds no such dataset")
+                        items.append((_role(w), ds))
+                    layers[name] = items
+            return "legacy", layers
+        if "layers" in root and isinstance(root["layers"], h5py.Group):
+            layers = {}
+            groups = list(root["layers"].items())
+            if len(groups) > MAX_LAYERS:
+                raise WeightsError(f"more than {MAX_LAYERS} layers")
+            for gname, group in groups:
+                vars_ = group.get("vars") if isinstance(group, h5py.Group) else None
+                if not isinstance(vars_, h5py.Group) or not len(vars_):
+                    continue
+                name = _text(vars_.attrs.get("name", gname), f"layers/{gname}/vars name")
+                keys = sorted(vars_.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+                if not all(k.isdigit() for k in keys) or len(keys) > 8:
+                    raise WeightsError(f"layers/{gname}/vars: expected datasets 0, 1, ..., got {keys[:8]}")
+                layers[name] = [(k, vars_[k]) for k in keys]
+            return "keras3", layers
+        raise WeightsError("neither a legacy Keras weights file (no 'layer_names' attribute) nor a Keras 3 "
+                           ".weights.h5 (no 'layers' group)")
+
+
+def guess_keras_model(layer_names):
+    """The minires model name a set of Keras layer names belongs to, or None.
+
+    keras.applications: 'conv1_conv', v2 if 'post_bn' is there; depth from the number of
+    conv4 (and conv3) blocks. The seed's TensorFlow nets: 'block1/unit_1/conv1' (or its
+    '_'-spelled twin), depth from block3's units and from conv3 (bottleneck) being present.
+    """
+    names = set(layer_names)
+    if "conv1_conv" in names:
+        blocks = lambda s: len({m.group(1) for n in names for m in [re.match(rf"conv{s}_block(\d+)_", n)] if m})
+        depth = {(4, 6): 50, (4, 23): 101, (8, 36): 152}.get((blocks(3), blocks(4)))
+        if depth is None:
+            return None
+        return f"keras_resnet{depth}" + ("v2" if "post_bn" in names else "")
+    flat = {n.replace("/", "_") for n in names}
+    if "conv1" in flat and any(n.startswith("block1_unit_1_") for n in flat):
+        units = len({m.group(1) for n in flat for m in [re.match(r"block3_unit_(\d+)_", n)] if m})
+        bottleneck = any(n.startswith("block1_unit_1_conv3") for n in flat)
+        return {(False, 6): "tf_resnet34", (True, 6): "tf_resnet50", (True, 23): "tf_resnet101"}.get((bottleneck, units))
+    return None
+
+
+def _expected(module, name):
+    """[(role, minires array, transpose)] a module takes from its Keras layer, in Keras's order."""
+    from ..nn import BatchNorm2d, Conv2d, Linear
+    if isinstance(module, BatchNorm2d):
+        return [("gamma", module.weight.data, None), ("beta", module.bias.data, None),
+                ("moving_mean", module.running_mean, None), ("moving_variance", module.running_var, None)]
+    if isinstance(module, Conv2d):
+        out = [("kernel", module.weight.data, (3, 2, 0, 1))]      # HWIO file -> OIHW array
+        return out + ([("bias", module.bias.data, None)] if module.bias is not None else [])
+    if isinstance(module, Linear):
+        out = [("kernel", module.weight.data, (1, 0))]
+        return out + ([("bias", module.bias.data, None)] if module.bias is not None else [])
+    raise TypeError(f"{name}: no Keras mapping for {type(module).__name__}")
+
+
+def keras_state_dict(model, path):
+    """Read ``path`` for ``model`` (a Keras-flavoured minires model) -> {minires key: array}.
+
+    Every layer of the model must be in the file with the right shapes, and the file may hold
+    no other layer with weights; otherwise a WeightsError says what does not fit (and, where it
+    can tell, which model the file is for).
+    """
+    path = os.fspath(path)
+    with open_keras_file(path) as (layout, layers):
+        try:
+            return state_dict_from_keras(model, layers, ordered_by_name=layout == "legacy")
+        except WeightsError as e:
+            raise WeightsError(f"{path}: {e}") from e
+
+
+def state_dict_from_keras(model, layers, ordered_by_name=True):
+    """{Keras layer name: [(role, array or h5py dataset)]} -> {minires key: array} for ``model``.
+
+    Roles are 'kernel', 'bias', 'gamma' ... (legacy files, and arrays built in memory) or the
+    variables' indices in Keras's order (Keras 3 files). The seed's '/' names and Keras 3's
+    '_'-spelled ones are the same layer. Shapes and dtypes are checked before anything is read.
+    """
+    want = model.keras_layers()
+    keys = {id(m): k for k, m in model.named_modules()}
+    have = {n.replace("/", "_"): (n, items) for n, items in layers.items()}
+    want_flat = {n.replace("/", "_") for n, _ in want}
+    missing = [n for n, _ in want if n.replace("/", "_") not in have]
+    unexpected = [n for k, (n, _) in have.items() if k not in want_flat]
+    if missing or unexpected:
+        guess = guess_keras_model(layers)
+        hint = f" (the file looks like {guess}'s)" if guess else ""
+        raise WeightsError(
+            f"the weights are for another architecture than this {type(model).__name__}{hint}: "
+            + (f"{len(missing)} of its layers missing from the file (e.g. {', '.join(missing[:3])})" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"{len(unexpected)} layers in the file it does not have (e.g. {', '.join(unexpected[:3])})"
+               if unexpected else ""))
+    state = {}
+    for name, module in want:
+        fname, items = have[name.replace("/", "_")]
+        expected = _expected(module, name)
+        if len(items) != len(expected):
+            raise WeightsError(f"layer {fname!r} holds {len(items)} weights, the model's {name} needs "
+                               f"{len(expected)} ({', '.join(r for r, _, _ in expected)})")
+        roles = [r for r, _ in items]
+        if ordered_by_name and sorted(roles) == sorted(r for r, _, _ in expected):
+            by_role = dict(items)
+        else:
+            by_role = {r: ds for (r, _, _), (_, ds) in zip(expected, items)}
+        prefix = keys[id(module)]
+        for (role, target, axes), suffix in zip(expected, ("weight", "bias", "running_mean", "running_var")):
+            ds = by_role[role]
+            want_shape = target.shape if axes is None else tuple(target.shape[a] for a in np.argsort(axes))
+            dtype = np.dtype(ds.dtype)
+            if tuple(ds.shape) != tuple(want_shape) or dtype.kind != "f" or dtype.itemsize > 8:
+                raise WeightsError(f"layer {fname!r} {role} has shape {tuple(ds.shape)} and dtype {dtype}, "
+                                   f"the model needs {tuple(want_shape)} floats (another width or number of classes?)")
+            value = np.asarray(ds[()], dtype=np.float64 if dtype.itemsize == 8 else np.float32)
+            if not np.all(np.isfinite(value)):
+                raise WeightsError(f"layer {fname!r} {role} holds non-finite values")
+            state[f"{prefix}.{suffix}"] = np.ascontiguousarray(value if axes is None else value.transpose(axes))
+        if hasattr(module, "num_batches_tracked"):    # Keras keeps no count: a fresh one
+            state[f"{prefix}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+    return state
+
+
+def load_keras_weights(model, path):
+    """Load a Keras weights file (legacy .h5 or Keras 3 .weights.h5) into ``model``; returns the model."""
+    model.load_state_dict(keras_state_dict(model, path), strict=True)
+    return model
+
+
+def keras_file_info(path):
+    """(model name or None, number of classes or None) of a Keras weights file, from its layers."""
+    with open_keras_file(path) as (layout, layers):
+        name = guess_keras_model(layers)
+        top = layers.get("predictions") or layers.get("logits")
+        classes = None
+        if top:
+            kernel = [ds for role, ds in top if role in ("kernel", "0")]
+            if kernel and len(kernel[0].shape) == 2:
+                classes = int(kernel[0].shape[1])
+    return name, classes
