@@ -17,18 +17,7 @@ from minires import backend
 sys.path.insert(0, os.path.dirname(__file__))
 import strict_cupy  # noqa: E402  (tests/ is not a package)
 
-REAL_GPU = backend.gpu_available()
-NO_GPU = "no GPU here: CuPy is not installed or no CUDA device answers (the [strict] column ran instead)"
-
-BACKENDS = [
-    pytest.param("numpy", id="numpy"),
-    pytest.param("strict", id="strict"),
-    pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(not REAL_GPU, reason=NO_GPU)),
-]
-
-DEVICE_BACKENDS = BACKENDS[1:]   # for tests that only make sense on a device:
-# @pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
-CUPY_ONLY = BACKENDS[2:]         # for what the stand-in cannot play (a GPU benchmark in a subprocess)
+from backends import BACKENDS  # noqa: E402  (the columns; test files import them from there too)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import DEVICE_BACKENDS
+from backends import DEVICE_BACKENDS
 from minires import backend
 from minires.backend import DeviceError, device_of, gpu_available, to_device, to_numpy, xp_of
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import cases  # noqa: E402
 import run  # noqa: E402
 import scaling  # noqa: E402
-from conftest import CUPY_ONLY, DEVICE_BACKENDS  # noqa: E402
+from backends import CUPY_ONLY, DEVICE_BACKENDS  # noqa: E402
 from minires import gpu_available  # noqa: E402
 
 

@@ -4,7 +4,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import DEVICE_BACKENDS
+from backends import DEVICE_BACKENDS
 from helpers import on
 from minires import nn
 from minires.backend import DeviceError, to_numpy

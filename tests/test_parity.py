@@ -26,7 +26,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import NO_GPU, REAL_GPU
+from backends import NO_GPU, REAL_GPU
 from minires.backend import to_device, to_numpy
 from minires.models import get_model
 from reference import (MODEL_FIXTURES, fixture_group, fixture_pairs, fixture_state_shapes, load_fixture,

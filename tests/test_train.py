@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
-from conftest import DEVICE_BACKENDS  # noqa: E402
+from backends import DEVICE_BACKENDS  # noqa: E402
 from minires.cli import main  # noqa: E402
 from minires.train import COLUMNS, fit  # noqa: E402
 from minires.weights import load_checkpoint  # noqa: E402
