@@ -92,8 +92,9 @@ def position_problems(meta, cfg):
     """Problems with where the run stopped: position, history, best."""
     problems = []
     pos = meta.get("position")
-    if not isinstance(pos, dict) or set(pos) != {"epoch", "batch", "rng", "stats"}:
-        return [f"position must be a dict with epoch, batch, rng and stats, got {pos!r:.120}"]
+    if not isinstance(pos, dict) or set(pos) - {"rngs"} != {"epoch", "batch", "rng", "stats"}:
+        return [f"position must be a dict with epoch, batch, rng and stats (and rngs, from a data-parallel run), "
+                f"got {pos!r:.120}"]
     epochs = cfg.get("epochs") if _int_in(cfg.get("epochs"), 1, LIMIT) else LIMIT
     if not _int_in(pos["epoch"], 0, epochs):
         problems.append(f"position.epoch must be an integer in [0, {epochs}], got {pos['epoch']!r:.80}")
@@ -105,6 +106,12 @@ def position_problems(meta, cfg):
         problem = _rng_state_problem(pos["rng"])
         if problem:
             problems.append(problem)
+    if "rngs" in pos:   # a data-parallel run: every process's generator (see minires/data_parallel.py)
+        rngs = pos["rngs"]
+        if not isinstance(rngs, list) or not 1 <= len(rngs) <= LIMIT:
+            problems.append(f"position.rngs must be a list of generator states, one per process, got {rngs!r:.80}")
+        else:
+            problems += sorted({p for p in map(_rng_state_problem, (r for r in rngs if r is not None)) if p})
     if pos["stats"] is not None:
         stats = pos["stats"]
         want = {"loss": (0, math.inf), "correct": (0, LIMIT * LIMIT), "seen": (0, LIMIT * LIMIT),

@@ -200,8 +200,12 @@ def dry_check_bash(block):
             words = shlex.split(command, comments=True)
             if not words:
                 continue
-            if words[0] in ("mpiexec", "mpirun", "srun") and "minires" in words:   # a launcher: check what it runs
+            while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):   # VAR=value before a command
+                words = words[1:]
+            if words and words[0] in ("mpiexec", "mpirun", "srun") and "minires" in words:   # a launcher: what it runs
                 words = words[words.index("minires"):]
+            if not words:
+                continue
             program, args = words[0], words[1:]
             where = f"{block_id(block)}: {command.strip()!r}"
             if program.endswith("pip") or program.endswith("pip3") or words[:3] == ["python", "-m", "pip"]:
