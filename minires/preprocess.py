@@ -89,6 +89,16 @@ def to_normalized_array(img, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return (x - m) / s
 
 
+def rgb_image(image):
+    """A path or a Pillow image -> an RGB Pillow image (other modes converted, as torchvision's
+    ImageFolder loader does); anything else is a TypeError."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if not hasattr(image, "convert") or not hasattr(image, "size"):
+        raise TypeError(f"expected a Pillow image or a file path, got {type(image).__name__}")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def preprocess_imagenet(image, resize=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """torchvision's ImageNet eval transform -> float32 batch (1, 3, crop, crop).
 
@@ -96,11 +106,5 @@ def preprocess_imagenet(image, resize=256, crop=224, mean=IMAGENET_MEAN, std=IMA
     first (as torchvision's ImageFolder loader does). ``resize=232`` matches the "V2"
     (IMAGENET1K_V2) weights, 256 the original ones.
     """
-    if isinstance(image, (str, os.PathLike)):
-        image = load_image(image)
-    elif not hasattr(image, "convert") or not hasattr(image, "size"):
-        raise TypeError(f"expected a Pillow image or a file path, got {type(image).__name__}")
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
-    image = center_crop(resize_shorter_side(image, resize), crop)
+    image = center_crop(resize_shorter_side(rgb_image(image), resize), crop)
     return to_normalized_array(image, mean, std)[None]

@@ -10,7 +10,6 @@
 Which one a model needs is its ``preprocessing`` attribute (``minires.models.keras``).
 Needs Pillow for images (``pip install Pillow``).
 """
-import os
 
 import numpy as np
 
@@ -32,14 +31,9 @@ def keras_preprocess_input(x, mode):
 
 def preprocess_keras(image, mode, size=224, data_format="channels_first"):
     """A path or Pillow image -> float32 batch (1, 3, size, size) (or (1, size, size, 3) channels-last)."""
-    from .preprocess import load_image
-    if isinstance(image, (str, os.PathLike)):
-        image = load_image(image)
-    elif not hasattr(image, "convert") or not hasattr(image, "size"):
-        raise TypeError(f"expected a Pillow image or a file path, got {type(image).__name__}")
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
     from PIL import Image
-    image = image.resize((size, size), Image.NEAREST)       # keras.utils.load_img's default
+
+    from .preprocess import rgb_image
+    image = rgb_image(image).resize((size, size), Image.NEAREST)       # keras.utils.load_img's default
     x = keras_preprocess_input(np.asarray(image, dtype=np.uint8), mode)[None]   # (1, H, W, 3)
     return x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,20 +1,14 @@
 """Module, Parameter, Sequential, no_grad and plain: the skeleton every layer hangs on.
 
-There is no autograd. Each layer writes its own ``forward`` and its own ``backward``; the
-contract, the same for every layer, lives here:
-
-- ``forward(x)`` computes the output and hands what the backward will need to
-  ``self.save_for_backward(...)`` (under ``no_grad`` nothing is kept);
-- ``backward(grad_out)`` reads it back from ``self.saved`` (which raises a clear error if
-  there was no forward), returns the gradient with respect to the input and ADDS the
-  gradients of its parameters into ``param.grad``.
-
+There is no autograd. The contract, the same for every layer, lives here: ``forward(x)``
+computes the output and hands what the backward will need to ``self.save_for_backward(...)``
+(nothing under ``no_grad``); ``backward(grad_out)`` reads it back from ``self.saved``, returns
+the gradient with respect to the input and ADDS its parameters' gradients into ``param.grad``.
 A network's backward is its layers' backwards called in reverse order.
 
-Two paths. Conv2d, BatchNorm2d, ReLU and MaxPool2d each have a *plain* path -- the textbook
-functions at the top of their file -- and a *fast* path that computes the same numbers with
-less memory traffic. ``with plain():`` (or ``MINIRES_PLAIN=1`` in the environment) sends every
-layer down the plain path; the fast path is the default.
+Two paths: Conv2d, BatchNorm2d, ReLU and MaxPool2d each have a *plain* path (the textbook
+functions at the top of their file) and a *fast* one, the default, with the same numbers and
+less memory traffic. ``with plain():`` or ``MINIRES_PLAIN=1`` sends every layer down the plain path.
 """
 import contextlib
 import os
@@ -85,6 +79,13 @@ def may_overwrite(x):
     """
     owner = x if x.base is None else x.base
     return id(owner) not in _kept and id(owner) not in _kept_ids
+
+
+def _not_array(a):
+    """What ``a`` is, and how to make an array of it (a torch tensor, a list ...)."""
+    kind = f"{type(a).__module__}.{type(a).__name__}".replace("builtins.", "")
+    hint = "x.detach().cpu().numpy()" if type(a).__module__.startswith("torch") else "np.asarray(x, dtype=np.float32)"
+    return f"{kind}; convert it with {hint}"
 
 
 class Parameter:
@@ -274,9 +275,7 @@ class Module:
                 continue
             value = state_dict[k]
             if not (hasattr(value, "shape") and hasattr(value, "dtype") and isinstance(value, xp_of(value).ndarray)):
-                hint = " (convert with t.detach().cpu().numpy())" if type(value).__module__.startswith("torch") else ""
-                kind = f"{type(value).__module__}.{type(value).__name__}".replace("builtins.", "")
-                wrong_type.append(f"{k}: expected a NumPy or CuPy array, got {kind}{hint}")
+                wrong_type.append(f"{k}: expected a NumPy or CuPy array, got {_not_array(value)}")
             elif tuple(value.shape) != tuple(target.shape):
                 mismatched.append(f"{k}: model has {tuple(target.shape)}, state_dict has {tuple(value.shape)}")
             elif value.dtype.kind not in accepts.get(target.dtype.kind, target.dtype.kind):
@@ -346,11 +345,7 @@ class Module:
         parameters' dtype, and on the same device as the parameters.
         """
         if not (hasattr(x, "shape") and hasattr(x, "dtype") and isinstance(x, xp_of(x).ndarray)):
-            kind = f"{type(x).__module__}.{type(x).__name__}".replace("builtins.", "")
-            hint = ("x.detach().cpu().numpy()" if type(x).__module__.startswith("torch")
-                    else "np.asarray(x, dtype=np.float32)")
-            raise TypeError(f"{self._describe()}: expected a NumPy or CuPy array as {what}, got {kind}; "
-                            f"convert it with {hint}")
+            raise TypeError(f"{self._describe()}: expected a NumPy or CuPy array as {what}, got {_not_array(x)}")
         if ndim is not None and x.ndim != ndim:
             layout = {4: "(N, C, H, W)", 2: "(N, features)"}.get(ndim, f"{ndim} dimensions")
             raise ValueError(f"{self._describe()}: expected {what} of rank {ndim} {layout}, "
