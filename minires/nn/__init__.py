@@ -14,9 +14,10 @@ from .module import Module, Parameter, Sequential, is_grad_enabled, is_plain, ma
 from .norm import BatchNorm2d
 from .pool import AdaptiveAvgPool2d, MaxPool2d
 from .syncbn import SyncBatchNorm, convert_sync_batchnorm
+from .threads import ThreadParallel
 
 __all__ = ["Module", "Parameter", "Sequential", "no_grad", "is_grad_enabled", "plain", "is_plain",
            "may_overwrite", "manual_seed", "get_rng_state", "set_rng_state",
            "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten", "Dropout",
-           "SyncBatchNorm", "convert_sync_batchnorm",
+           "SyncBatchNorm", "convert_sync_batchnorm", "ThreadParallel",
            "CrossEntropyLoss", "softmax", "log_softmax", "im2col", "col2im"]

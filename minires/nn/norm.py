@@ -10,6 +10,7 @@ import numpy as np
 
 from .memory import channel_major_matrix, from_channel_major_matrix
 from .module import Module, Parameter, is_grad_enabled, is_plain, may_overwrite
+from .threads import combine_moments, replica_group, sum_over_replicas
 from ..backend import xp_of
 
 
@@ -155,7 +156,12 @@ class BatchNorm2d(Module):
             mean = x2.mean(axis=1)
             xhat = x2 - mean[:, None]                          # centred; normalised in place below
             var = row_dot(xhat, xhat) / M                      # biased: what normalises this batch
-            self._update_running(mean, var, M)
+            group, rank = replica_group()
+            if group is not None:   # one part of the batch (threads.py:ThreadParallel): the whole batch's
+                mean, var, M, shift = combine_moments(group, rank, mean, var, M)
+                xhat += shift[:, None]                         # x - m = (x - m_r) + (m_r - m)
+            if rank == 0:           # the running statistics are shared: one replica updates them
+                self._update_running(mean, var, M)
             inv_std = 1.0 / xp.sqrt(var + self.eps)
             xhat *= inv_std[:, None]
             xp.multiply(xhat, w, out=y)
@@ -182,6 +188,9 @@ class BatchNorm2d(Module):
         a = (self.weight.data * inv_std)[:, None]
         if not used_batch_stats:  # eval: mean and var are constants, the layer is affine in x
             return from_channel_major_matrix(g2 * a, grad_out.shape)
+        group, rank = replica_group()
+        if group is not None:     # one part of the batch (threads.py:ThreadParallel): the whole batch's sums
+            dbias, dweight, M = sum_over_replicas(group, rank, dbias, dweight, M)
         dx = xhat2 * (dweight / M)[:, None]                    # xhat * mean(g * xhat)
         dx += (dbias / M)[:, None]                             # + mean(g)
         xp_of(dx).subtract(g2, dx, out=dx)                     # g - both: what the batch statistics take back

@@ -1,0 +1,333 @@
+"""ThreadParallel: every core at work, by data parallelism inside one process.
+
+Why. NumPy runs its copies and element-wise passes (im2col, batch norm, ReLU, the residual
+sums) on one core; only its matrix multiplies use more, through OpenBLAS's own threads. On a
+2-core machine one core idled through about half of a ResNet-20 training step. Splitting
+each layer's work between two threads did not help (measured: im2col and the element-wise
+passes are limited by the memory bus, which one core already fills, and two threads doing
+the same kind of work at the same time only queue for it). What did: two threads, each
+running the *whole network* on half of the batch. One is in a matrix multiply (arithmetic)
+while the other copies (memory), and each matrix multiply runs on one core at full speed.
+
+How. ``ThreadParallel(model)`` keeps one *replica* of the model per thread; replica 0 is
+the model itself, the others are copies that share its parameter and buffer arrays (never
+copies of the weights) but have their own gradients and their own saved activations. A
+forward cuts the batch into equal parts, one per replica, runs them at once and stacks the
+outputs; a backward does the same with the gradient, then adds every replica's parameter
+gradients into the model's, in replica order. Python's GIL does not serialise the threads:
+NumPy lets go of it inside every large copy, ufunc and matrix multiply.
+
+Batch norm is the one layer that mixes the images of a batch, so the replicas' batch norms
+talk to each other (``ReplicaGroup``): each computes its part's per-channel statistics, the
+group combines them into those of the whole batch, and every replica normalises with the
+same numbers -- the same numbers as the model alone computes (the tests check it in float64).
+The same algorithm as data parallelism across processes (``minires/nn/syncbn.py`` and
+``minires/distributed.py``), with threads and a barrier instead of MPI.
+
+While the replicas run, OpenBLAS is set to one thread per call (``blas_threads``): two
+layers of threads on two cores fight (measured: 1.7x slower). It gets its setting back after.
+
+The plain path (``with minires.nn.plain():``), CuPy arrays, one thread
+(``MINIRES_NUM_THREADS=1`` or ``threads=1``), a batch of one, a NumPy whose BLAS this module
+cannot find, and models with a layer that draws random numbers (Dropout: the replicas would
+draw in a different order) or that talks to other processes (SyncBatchNorm) all run the model
+alone, as it is: ThreadParallel is then a pass-through.
+"""
+import contextlib
+import copy
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .module import is_plain
+from ..backend import xp_of
+
+_local = threading.local()      # .group, .rank: the ReplicaGroup this thread's replica belongs to
+
+
+# ----- how many threads -----
+
+def default_threads():
+    """``MINIRES_NUM_THREADS`` if set, else the number of cores this process may run on."""
+    env = os.environ.get("MINIRES_NUM_THREADS")
+    if env is not None:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"MINIRES_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                      # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# ----- OpenBLAS's thread count -----
+
+class _OpenBLAS:
+    """The get/set-number-of-threads functions of the OpenBLAS that NumPy's wheels bundle.
+
+    NumPy has no API for its BLAS's threads. Its wheels ship OpenBLAS in ``numpy.libs`` (or
+    ``numpy/.dylibs`` on macOS) with prefixed names (``scipy_openblas_set_num_threads64_``);
+    other builds use the plain ``openblas_set_num_threads``. Loading the file again with
+    ctypes returns the copy already in the process.
+    """
+
+    NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+             ("openblas_get_num_threads", "openblas_set_num_threads")]
+
+    def __init__(self):
+        self.get = self.set = None
+        here = os.path.dirname(np.__file__)
+        for folder in (os.path.join(here, "..", "numpy.libs"), os.path.join(here, ".dylibs")):
+            for path in sorted(glob.glob(os.path.join(folder, "*openblas*"))):
+                try:
+                    lib = ctypes.CDLL(path)
+                except OSError:
+                    continue
+                for get, set_ in self.NAMES:
+                    if hasattr(lib, get) and hasattr(lib, set_):
+                        self.get, self.set = getattr(lib, get), getattr(lib, set_)
+                        self.get.restype, self.set.restype = ctypes.c_int, None
+                        self.set.argtypes = [ctypes.c_int]
+                        return
+
+
+_blas = None
+
+
+def _openblas():
+    global _blas
+    if _blas is None:
+        _blas = _OpenBLAS()
+    return _blas
+
+
+def blas_controllable():
+    """True when this module can set the BLAS's thread count (NumPy's own wheels: OpenBLAS)."""
+    return _openblas().set is not None
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """OpenBLAS runs each matrix multiply on ``n`` threads inside the block, its previous
+    setting after. Where it cannot be set, the block runs unchanged."""
+    blas = _openblas()
+    if blas.set is None:
+        yield
+        return
+    before = blas.get()
+    blas.set(n)
+    try:
+        yield
+    finally:
+        blas.set(before)
+
+
+# ----- the replicas' batch norms talk through a group -----
+
+class ReplicaGroup:
+    """The replicas of one forward (or backward) call: ``size`` threads and a barrier.
+
+    ``gather(value)``: every replica hands in its value and gets back the list of all of
+    them, in replica order. Every replica then combines the list the same way, so all get
+    the same result, bit for bit, whichever thread finished first. If one replica fails,
+    ``abort()`` releases the others from the barrier (they raise BrokenBarrierError): never a hang.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self._slots = [[None] * size, [None] * size]    # two sets, used in turn (see gather)
+        self._count = [0] * size                        # gathers done by each replica
+        self._barrier = threading.Barrier(size)
+
+    def gather(self, rank, value):
+        # One barrier per gather, not two: gather k uses slot set k % 2. A replica can write
+        # set k % 2 again only at gather k + 2, after the barrier of gather k + 1, which every
+        # replica reaches only after it has read set k % 2 at gather k.
+        slots = self._slots[self._count[rank] % 2]
+        self._count[rank] += 1
+        slots[rank] = value
+        self._barrier.wait()        # everyone's value is in
+        return list(slots)
+
+    def abort(self):
+        self._barrier.abort()
+
+
+def replica_group():
+    """(group, rank) of the replica this thread runs, or (None, 0) outside ThreadParallel."""
+    return getattr(_local, "group", None), getattr(_local, "rank", 0)
+
+
+def combine_moments(group, rank, mean, var, count):
+    """The whole batch's per-channel mean and (biased) variance from every replica's own.
+
+    With n_r values in replica r, of mean m_r and variance v_r, the whole batch has
+    M = sum n_r values, mean m = sum n_r m_r / M, and variance
+    v = sum n_r (v_r + (m_r - m)^2) / M: each part's spread about its own mean, plus how far
+    its mean lies from the whole's (Chan, Golub and LeVeque, 1979). No E[x^2] - E[x]^2,
+    which cancels in float32. Computed in float64, in replica order.
+    Returns (m, v, M, m_r - m) in the inputs' dtype; the last moves this replica's centred values.
+    """
+    parts = group.gather(rank, (count, mean.astype(np.float64), var.astype(np.float64)))
+    M = sum(n for n, _, _ in parts)
+    m = sum(n * m_r for n, m_r, _ in parts) / M
+    v = sum(n * (v_r + (m_r - m) ** 2) for n, m_r, v_r in parts) / M
+    return m.astype(mean.dtype), v.astype(var.dtype), M, (mean.astype(np.float64) - m).astype(mean.dtype)
+
+
+def sum_over_replicas(group, rank, *values):
+    """Each value (an array or a number) summed over the replicas, in replica order: the same
+    result on every one."""
+    parts = group.gather(rank, values)
+    totals = list(parts[0])
+    for other in parts[1:]:
+        totals = [t + v for t, v in zip(totals, other)]
+    return totals
+
+
+# ----- the wrapper -----
+
+class ThreadParallel:
+    """Run ``model`` on ``threads`` threads (default ``default_threads()``): the batch split
+    into equal parts, one replica of the model per part (see the module docstring).
+
+        net = ThreadParallel(model)
+        logits = net(x)                        # = model(x), computed on every core
+        net.backward(criterion.backward())     # adds into model's parameter gradients
+
+    The model stays the one to train, save and load: its parameters, buffers, mode and
+    state_dict are the replicas' too (shared arrays, synchronised at every call), and the
+    optimizer is built on ``model.parameters()`` as always.
+    """
+
+    def __init__(self, model, threads=None):
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ValueError(f"ThreadParallel: threads must be a positive int or None, got {threads!r}")
+        self.model, self.threads = model, threads
+        self._replicas, self._signature = [model], None
+        self._parts = None          # how the last forward split its batch (None: it ran the model alone)
+        self._pool = None
+
+    def __repr__(self):
+        return f"ThreadParallel({self.threads or default_threads()} threads, {type(self.model).__name__})"
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def train(self, mode=True):
+        self.model.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def training(self):
+        return self.model.training
+
+    # ----- when to split, and the replicas -----
+    def _split(self, x):
+        """The batch's parts [(start, stop), ...], or None to run the model alone."""
+        from .dropout import Dropout
+        from .syncbn import SyncBatchNorm
+        n = self.threads or default_threads()
+        N = len(x) if hasattr(x, "__len__") else 0
+        if n < 2 or N < 2 or is_plain() or xp_of(x) is not np or not blas_controllable():
+            return None
+        if any(isinstance(m, (Dropout, SyncBatchNorm)) for m in self.model.modules()):
+            return None
+        n = min(n, N)
+        bounds = [N * k // n for k in range(n + 1)]
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    def _replicas_for(self, n):
+        """``n`` replicas, sharing the model's current parameter and buffer arrays."""
+        model = self.model
+        signature = [id(p.data) for p in model.parameters()] + [id(b) for b in model.buffers()]
+        if signature != self._signature or len(self._replicas) < n:
+            self._replicas = [model] + [self._copy(model) for _ in range(n - 1)]
+            self._signature = signature
+        for replica in self._replicas[1:n]:
+            for mine, theirs in zip(replica.modules(), model.modules()):
+                mine.training = theirs.training
+        return self._replicas[:n]
+
+    @staticmethod
+    def _copy(model):
+        """A deep copy whose parameters' data and whose buffers ARE the model's arrays; its
+        gradients are its own, and it keeps nothing from the model's last forward."""
+        memo = {id(p.data): p.data for p in model.parameters()}
+        memo.update({id(b): b for b in model.buffers()})
+        for m in model.modules():
+            saved = vars(m).get("_saved")
+            if saved is not None:
+                memo[id(saved)] = None
+        replica = copy.deepcopy(model, memo)
+        for p in replica.parameters():
+            p.grad = np.zeros_like(p.data)
+        return replica
+
+    def _run(self, fn, n):
+        """``fn(rank)`` for rank 0..n-1 at once (rank 0 on this thread), each a member of one
+        ReplicaGroup; returns the results in rank order, or raises the first real error."""
+        group = ReplicaGroup(n)
+        results, errors = [None] * n, [None] * n
+
+        def member(rank):
+            before = replica_group()
+            _local.group, _local.rank = group, rank
+            try:
+                results[rank] = fn(rank)
+            except BaseException as e:      # noqa: B036 -- the others are released, then it is raised
+                errors[rank] = e
+                group.abort()
+            finally:
+                _local.group, _local.rank = before
+
+        if self._pool is None or self._pool._max_workers < n - 1:
+            self._pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="minires-replica")
+        with blas_threads(1):
+            futures = [self._pool.submit(member, rank) for rank in range(1, n)]
+            member(0)
+            for f in futures:
+                f.result()
+        real = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+        if real or any(errors):
+            raise (real or [e for e in errors if e is not None])[0]
+        return results
+
+    # ----- forward and backward -----
+    def forward(self, x):
+        """``model(x)``, the batch's parts on the replicas at once, the outputs stacked in order."""
+        parts = self._split(x)
+        self._parts = parts
+        if parts is None:
+            return self.model(x)
+        replicas = self._replicas_for(len(parts))
+        outputs = self._run(lambda r: replicas[r](x[parts[r][0]:parts[r][1]]), len(parts))
+        return np.concatenate(outputs)
+
+    def backward(self, grad_out):
+        """``model.backward(grad_out)``: each replica back through its part, then every replica's
+        parameter gradients added into the model's (replica 0 is the model: it adds its own)."""
+        parts = self._parts
+        if parts is None:
+            return self.model.backward(grad_out)
+        if len(grad_out) != parts[-1][1]:
+            raise ValueError(f"ThreadParallel: the forward had a batch of {parts[-1][1]}, "
+                             f"the gradient has {len(grad_out)}")
+        replicas = self._replicas[:len(parts)]
+        for replica in replicas[1:]:
+            for p in replica.parameters():
+                p.grad[...] = 0
+        dx = self._run(lambda r: replicas[r].backward(grad_out[parts[r][0]:parts[r][1]]), len(parts))
+        for replica in replicas[1:]:
+            for mine, theirs in zip(self.model.parameters(), replica.parameters()):
+                mine.grad += theirs.grad
+        return np.concatenate(dx)

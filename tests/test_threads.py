@@ -1,0 +1,205 @@
+"""ThreadParallel (minires/nn/threads.py): the batch split over replicas on threads computes what
+the model alone computes -- outputs, input gradient, parameter gradients, running statistics --
+in float64 to 1e-10; it passes through where it must; an error in one replica never hangs."""
+import copy
+import threading
+
+import numpy as np
+import pytest
+
+from minires import models, nn
+from minires.nn import threads
+from minires.nn.threads import ReplicaGroup, ThreadParallel, combine_moments
+
+from reference import fixture_model
+
+needs_blas = pytest.mark.skipif(not threads.blas_controllable(),
+                                reason="this NumPy's BLAS is not an OpenBLAS whose threads minires can set: "
+                                       "ThreadParallel runs the model alone here")
+
+
+def _run(net, model, x, upstream):
+    model.zero_grad()
+    y = net(x.copy())
+    dx = net.backward(upstream)
+    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
+    buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
+    return y, dx, grads, buffers
+
+
+def _assert_same(a, b, tol=1e-10):
+    for what, u, v in (("output", a[0], b[0]), ("input gradient", a[1], b[1])):
+        np.testing.assert_allclose(u, v, rtol=tol, atol=tol * np.abs(v).max(), err_msg=what)
+    for key in b[2]:
+        np.testing.assert_allclose(a[2][key], b[2][key], rtol=tol, atol=tol * max(np.abs(b[2][key]).max(), 1e-30),
+                                   err_msg=f"gradient of {key}")
+    for key in b[3]:
+        np.testing.assert_allclose(a[3][key], b[3][key], rtol=tol, atol=tol, err_msg=f"buffer {key}")
+
+
+@needs_blas
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name,side,batch,n", [("resnet20", 8, 5, 2), ("resnet20_B", 8, 6, 3),
+                                               ("resnet50", 48, 4, 2), ("resnext50_32x4d", 48, 3, 3),
+                                               ("plain20", 8, 7, 4)])
+def test_thread_parallel_equals_the_plain_model(name, side, batch, n, train):
+    """Every replica's part together: the same numbers as the textbook path on the whole batch,
+    with uneven parts (5 images on 2 replicas, 7 on 4), bottlenecks, groups and both shortcuts."""
+    model, _ = fixture_model(name)
+    model.train(train)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((batch, 3, side, side))
+    upstream = rng.standard_normal((batch, model.fc.out_features))
+    state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    net = ThreadParallel(model, threads=n)
+    fast = _run(net, model, x, upstream)
+    assert net._parts is not None and len(net._parts) == n        # it did split
+    model.load_state_dict(state)
+    with nn.plain():
+        slow = _run(model, model, x, upstream)
+    _assert_same(fast, slow)
+
+
+@needs_blas
+def test_thread_parallel_is_deterministic_and_keeps_float32():
+    """Partial sums are added in replica order: two runs agree bit for bit, whoever finished first."""
+    nn.manual_seed(0)
+    model = models.resnet20(num_classes=10)
+    x = np.random.default_rng(0).standard_normal((6, 3, 16, 16)).astype(np.float32)
+    upstream = np.random.default_rng(1).standard_normal((6, 10)).astype(np.float32)
+    state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    net = ThreadParallel(model, threads=2)
+    first = _run(net, model, x, upstream)
+    model.load_state_dict(state)
+    second = _run(net, model, x, upstream)
+    assert first[0].dtype == np.float32 and first[1].dtype == np.float32
+    for a, b in zip(first[:2], second[:2]):
+        np.testing.assert_array_equal(a, b)
+    for key in first[2]:
+        assert first[2][key].dtype == np.float32
+        np.testing.assert_array_equal(first[2][key], second[2][key])
+    assert int(model.bn1.num_batches_tracked) == 1      # one replica updates the shared buffers, once
+
+
+@needs_blas
+def test_gradients_accumulate_and_the_replicas_follow_the_model():
+    """Two backwards add up as on the model alone; a model moved to float64 after the first call
+    (new parameter arrays) gets new replicas; eval() reaches the replicas."""
+    nn.manual_seed(1)
+    model = models.resnet20(num_classes=10)
+    ref = copy.deepcopy(model)
+    rng = np.random.default_rng(2)
+    x, g = rng.standard_normal((4, 3, 8, 8)).astype(np.float32), rng.standard_normal((4, 10)).astype(np.float32)
+    net = ThreadParallel(model, threads=2)
+    with nn.no_grad():
+        net.eval()(x)                                   # replicas made (running statistics untouched)
+    net.train()
+    model.to(dtype=np.float64)
+    ref.to(dtype=np.float64)
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    for _ in range(2):
+        net(x)
+        net.backward(g)
+        with nn.plain():
+            ref(x)
+            ref.backward(g)
+    for (key, p), q in zip(model.named_parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12, err_msg=key)
+    net.eval()
+    ref.eval()
+    with nn.no_grad():
+        np.testing.assert_allclose(net(x), ref(x), rtol=1e-10, atol=1e-12)
+    assert not any(m.training for r in net._replicas for m in r.modules())
+
+
+def test_passes_through_where_it_must():
+    """The plain path, one thread, one image and a model with Dropout run the model alone."""
+    nn.manual_seed(2)
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
+    model = models.resnet20(num_classes=10)
+    with nn.plain():
+        net = ThreadParallel(model, threads=2)
+        net(x)
+        assert net._parts is None
+    for net, inp in ((ThreadParallel(model, threads=1), x), (ThreadParallel(model, threads=2), x[:1])):
+        net(inp)
+        assert net._parts is None
+    dropping = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5))
+    net = ThreadParallel(dropping, threads=2)
+    net(x)
+    assert net._parts is None
+
+
+@needs_blas
+def test_an_error_in_one_replica_is_raised_and_nothing_hangs():
+    """Replica 1 fails before the first batch norm while replica 0 waits there: the barrier is
+    broken, every thread returns, and the real error (not BrokenBarrierError) comes out."""
+    class FailsOffTheMainThread(nn.Module):
+        def forward(self, x):
+            if threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("replica 1 failed")
+            return x
+
+        def backward(self, grad_out):
+            return grad_out
+
+    model = nn.Sequential(FailsOffTheMainThread(), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
+    result = {}
+
+    def call():
+        try:
+            ThreadParallel(model, threads=2)(x)
+        except Exception as e:          # noqa: BLE001 -- recorded for the assertions below
+            result["error"] = e
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "ThreadParallel hung"
+    assert isinstance(result.get("error"), RuntimeError) and "replica 1 failed" in str(result["error"])
+
+
+@needs_blas
+def test_bad_input_gets_the_layers_message_and_blas_gets_its_threads_back():
+    model = models.resnet20(num_classes=10)
+    before = threads._openblas().get()
+    with pytest.raises(ValueError, match="channel"):
+        ThreadParallel(model, threads=2)(np.zeros((4, 5, 8, 8), np.float32))
+    assert threads._openblas().get() == before
+    net = ThreadParallel(model, threads=2)
+    net(np.zeros((4, 3, 8, 8), np.float32))
+    assert threads._openblas().get() == before
+    with pytest.raises(ValueError, match="batch of 4, the gradient has 3"):
+        net.backward(np.zeros((3, 10), np.float32))
+
+
+def test_the_thread_count_is_checked(monkeypatch):
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        ThreadParallel(models.resnet20(), threads=0)
+    monkeypatch.setenv("MINIRES_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="MINIRES_NUM_THREADS must be a positive integer, got 'two'"):
+        threads.default_threads()
+    monkeypatch.setenv("MINIRES_NUM_THREADS", "3")
+    assert threads.default_threads() == 3
+
+
+def test_combined_moments_are_the_whole_batchs():
+    """Chan's combination of per-part means and variances: the whole batch's, to float64 rounding."""
+    rng = np.random.default_rng(4)
+    parts = [rng.normal(5.0, 0.01, size=(3, n)) for n in (7, 2, 11)]   # |mean| >> std: no cancellation
+    group = ReplicaGroup(len(parts))
+    out = [None] * len(parts)
+
+    def member(r):
+        p = parts[r]
+        out[r] = combine_moments(group, r, p.mean(axis=1), p.var(axis=1), p.shape[1])
+    ts = [threading.Thread(target=member, args=(r,)) for r in range(len(parts))]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    whole = np.concatenate(parts, axis=1)
+    for r, (m, v, M, shift) in enumerate(out):
+        assert M == 20
+        np.testing.assert_allclose(m, whole.mean(axis=1), rtol=1e-14)
+        np.testing.assert_allclose(v, whole.var(axis=1), rtol=1e-10)
+        np.testing.assert_allclose(shift, parts[r].mean(axis=1) - whole.mean(axis=1), atol=1e-14)
+        np.testing.assert_array_equal(m, out[0][0])          # the same numbers on every replica
