@@ -125,16 +125,31 @@ def _count_minires_flops(model, x):
 NETS = {
     # name: (model, batch, image size, classes, mode)
     "resnet20 train": ("resnet20", 128, 32, 10, "train"),
+    "resnet20 eval": ("resnet20", 128, 32, 10, "eval"),
+    "resnet56 train": ("resnet56", 128, 32, 10, "train"),
+    "resnet110 train": ("resnet110", 128, 32, 10, "train"),
     "resnet50 eval": ("resnet50", 16, 224, 1000, "eval"),
     "resnet50 train": ("resnet50", 16, 224, 1000, "train"),
     "resnet50 train b64": ("resnet50", 64, 224, 1000, "train"),   # the GPU comparison's batch
+    # how the cost grows with the batch (with depth: resnet20/56/110 train above), --growth
+    "resnet20 train b32": ("resnet20", 32, 32, 10, "train"),
+    "resnet20 train b64": ("resnet20", 64, 32, 10, "train"),
+    "resnet20 train b256": ("resnet20", 256, 32, 10, "train"),
 }
 SMOKE_NETS = {
     "resnet20 train": ("resnet20", 4, 8, 10, "train"),
+    "resnet20 eval": ("resnet20", 4, 8, 10, "eval"),
+    "resnet56 train": ("resnet56", 2, 8, 10, "train"),
+    "resnet110 train": ("resnet110", 2, 8, 10, "train"),
     "resnet50 eval": ("resnet50", 2, 32, 10, "eval"),
     "resnet50 train": ("resnet50", 2, 32, 10, "train"),
     "resnet50 train b64": ("resnet50", 3, 32, 10, "train"),
+    "resnet20 train b32": ("resnet20", 2, 8, 10, "train"),
+    "resnet20 train b64": ("resnet20", 3, 8, 10, "train"),
+    "resnet20 train b256": ("resnet20", 5, 8, 10, "train"),
 }
+GROWTH = ["resnet20 train b32", "resnet20 train b64", "resnet20 train", "resnet20 train b256",
+          "resnet56 train", "resnet110 train"]
 
 
 def build_net(name, framework, smoke, device="cpu"):
@@ -152,16 +167,19 @@ def build_net(name, framework, smoke, device="cpu"):
         forward_flops = _count_minires_flops(model, x)
         criterion = nn.CrossEntropyLoss()
         optimizer = SGD(model.parameters(), **sgd)
+        # as `minires train` runs it: on every core, the batch split over replicas on threads
+        # where the parts are large enough (minires/nn/threads.py; MINIRES_NUM_THREADS=1: alone)
+        net = nn.ThreadParallel(model)
 
         def train_step():
             optimizer.zero_grad()
-            criterion(model(x), target)
-            model.backward(criterion.backward())
+            criterion(net(x), target)
+            net.backward(criterion.backward())
             optimizer.step()
 
         def eval_forward():
             with no_grad():
-                model(x)
+                net(x)
     else:
         import sys
         import os
@@ -192,8 +210,10 @@ def build_net(name, framework, smoke, device="cpu"):
 
 
 CASES = list(CONVS) + list(NETS)
-# what runs without --cases: on the CPU, ResNet-50 at batch 64 would take minutes per step
-DEFAULT_CASES = {"cpu": [c for c in CASES if c != "resnet50 train b64"], "cuda": CASES}
+# what runs without --cases: on the CPU, ResNet-50 at batch 64 would take minutes per step;
+# the batch-growth cases run with --growth
+DEFAULT_CASES = {"cpu": [c for c in CASES if c != "resnet50 train b64" and not c.startswith("resnet20 train b")],
+                 "cuda": [c for c in CASES if not c.startswith("resnet20 train b")]}
 
 
 def build(name, framework, smoke=False, device="cpu"):

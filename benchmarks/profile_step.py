@@ -26,17 +26,20 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Profile:
-    """Exclusive time per category, from a stack of running timers."""
+    """Exclusive time per category, from a stack of running timers (one stack per thread:
+    with ThreadParallel the replicas' times add up, so the table is in core-milliseconds)."""
 
     def __init__(self):
         self.totals = {}
-        self.stack = []        # [category, child time] of each running wrapped call
+        self.local = threading.local()
+        self.lock = threading.Lock()
 
     def wrap(self, fn, category):
         """``fn`` timed under ``category``; ``category`` may be a function of the calling
@@ -44,26 +47,28 @@ class Profile:
         profile = self
 
         def timed(*args, **kwargs):
-            cat = category(profile.stack[-1][0] if profile.stack else None) if callable(category) else category
+            stack = profile.local.__dict__.setdefault("stack", [])   # [category, child time] per running call
+            cat = category(stack[-1][0] if stack else None) if callable(category) else category
             if cat is None:
                 return fn(*args, **kwargs)
             frame = [cat, 0.0]
-            profile.stack.append(frame)
+            stack.append(frame)
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - t0
-                profile.stack.pop()
-                profile.totals[cat] = profile.totals.get(cat, 0.0) + elapsed - frame[1]
-                if profile.stack:
-                    profile.stack[-1][1] += elapsed
+                stack.pop()
+                with profile.lock:
+                    profile.totals[cat] = profile.totals.get(cat, 0.0) + elapsed - frame[1]
+                if stack:
+                    stack[-1][1] += elapsed
         timed.__wrapped__ = fn
         return timed
 
 
-ROWS = ["matmul", "im2col", "col2im", "conv (rest)", "batch norm", "ReLU", "pooling", "shortcut",
-        "residual add and blocks", "linear + loss", "optimizer"]
+ROWS = ["matmul", "im2col", "col2im", "conv (rest)", "batch norm", "waiting for the other replicas", "ReLU",
+        "pooling", "shortcut", "residual add and blocks", "linear + loss", "optimizer"]
 
 
 def instrument(profile):
@@ -72,6 +77,7 @@ def instrument(profile):
     from minires import nn, optim
     from minires.models import blocks
     from minires.nn import conv as conv_module
+    from minires.nn import threads
 
     def patch(owner, name, category):
         setattr(owner, name, profile.wrap(getattr(owner, name), category))
@@ -86,11 +92,12 @@ def instrument(profile):
     patch(conv_module, "im2col_into", "im2col")
     patch(conv_module, "col2im_add", "col2im")
     patch(np, "matmul", lambda caller: "matmul" if caller in ("conv (rest)", "linear + loss") else None)
+    patch(threads.ReplicaGroup, "gather", "waiting for the other replicas")
     patch(optim.SGD, "zero_grad", "optimizer")
     patch(optim.SGD, "step", "optimizer")
 
 
-def build_step(model_name, batch, size, classes):
+def build_step(model_name, batch, size, classes, alone):
     import numpy as np
     from minires import models, nn
     from minires.optim import SGD
@@ -98,13 +105,14 @@ def build_step(model_name, batch, size, classes):
     x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
     target = rng.integers(0, classes, batch)
     model = getattr(models, model_name)(num_classes=classes)
+    net = model if alone else nn.ThreadParallel(model)
     criterion = nn.CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
     def step():
         optimizer.zero_grad()
-        criterion(model(x), target)
-        model.backward(criterion.backward())
+        criterion(net(x), target)
+        net.backward(criterion.backward())
         optimizer.step()
     return step
 
@@ -126,13 +134,14 @@ def main(argv=None):
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--alone", action="store_true", help="the model alone, not ThreadParallel(model)")
     p.add_argument("--markdown", help="also write the table to this file")
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MINIRES_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path.insert(0, ROOT)
 
-    step = build_step(args.model, args.batch, args.size, args.classes)
+    step = build_step(args.model, args.batch, args.size, args.classes, args.alone)
     step(), step()                                               # warm-up: workspaces, caches
     plain = statistics.median(timed_steps(step, args.steps))     # the step as it runs, no timers
     profile = Profile()
@@ -141,14 +150,19 @@ def main(argv=None):
     profile.totals.clear()
     times = timed_steps(step, args.steps)
     total = sum(times)
-    rows = [(name, profile.totals.get(name, 0.0) / args.steps) for name in ROWS]
-    rows.append(("Python and the rest", total / args.steps - sum(t for _, t in rows)))
     per_step = total / args.steps
-    lines = [f"{args.model}, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads: "
+    rows = [(name, profile.totals.get(name, 0.0) / args.steps) for name in ROWS]
+    replicas = 1 if args.alone else min(args.threads, args.batch)
+    # the step's main thread is busy all along; with replicas, each part thread too (time on
+    # its own stack), so the wall time counts once per replica
+    rows.append(("Python and the rest", per_step * replicas - sum(t for _, t in rows)))
+    how = "the model alone" if args.alone else f"ThreadParallel, {replicas} replicas"
+    unit = "ms" if replicas == 1 else "core-ms"
+    lines = [f"{args.model}, batch {args.batch}, {args.size}x{args.size}, {how}, {args.threads} threads: "
              f"{per_step * 1e3:.0f} ms per step with timers, {plain * 1e3:.0f} ms without "
              f"(mean of {args.steps} steps)", "",
-             "| work | ms per step | share |", "|---|---|---|"]
-    lines += [f"| {name} | {t * 1e3:.1f} | {100 * t / per_step:.0f}% |" for name, t in rows]
+             f"| work | {unit} per step | share |", "|---|---|---|"]
+    lines += [f"| {name} | {t * 1e3:.1f} | {100 * t / (per_step * replicas):.0f}% |" for name, t in rows]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -37,6 +37,9 @@ def worker_env(threads, keep_openblas_env):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
+    # ThreadParallel's threads (minires/nn/threads.py): --threads, unless set here already
+    # (MINIRES_NUM_THREADS=1 python benchmarks/run.py ... measures every model alone)
+    env.setdefault("MINIRES_NUM_THREADS", str(threads))
     if not keep_openblas_env:
         for var in OPENBLAS_OVERRIDES:
             env.pop(var, None)
@@ -116,6 +119,27 @@ def _cells(result, step, ceiling, missing):
     return [speed, ips, frac, f"{result.get('peak_gpu_mb', result['peak_rss_mb']) / 1024:.2f} GB"]
 
 
+def growth_table(rows, nets):
+    """How the cost grows: one line per case (net, batch), images/s and peak memory of both
+    frameworks, and their ratio. ``nets``: cases.NETS (model and batch of each case)."""
+    out = ["| net | batch | minires images/s | minires ms per image | minires peak RSS | PyTorch images/s | "
+           "PyTorch peak RSS | minires / PyTorch |", "|---|---|---|---|---|---|---|---|"]
+    for case, step, mr, pt in rows:
+        arch, batch = nets[case][:2]
+        cells = [arch, str(batch)]
+        for r in (mr, pt):
+            if r is None or "error" in r:
+                cells += ["-", "-", "-"] if r is mr else ["-", "-"]
+                continue
+            t = r["steps"][step]["median"]
+            cells += [f"{r['images'] / t:.1f}"] + ([f"{1e3 * t / r['images']:.2f}"] if r is mr else [])
+            cells.append(f"{r['peak_rss_mb'] / 1024:.2f} GB")
+        ok = pt is not None and "error" not in pt and "error" not in mr
+        cells.append(f"{pt['steps'][step]['median'] / mr['steps'][step]['median']:.2f}" if ok else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def pool_rounds(results):
     """One worker result per round -> one result: every round's timings pooled (median, min, max
     over all of them), the highest peak RSS and the busiest reading. The first error wins."""
@@ -132,10 +156,14 @@ def pool_rounds(results):
 
 def main(argv=None):
     sys.path.insert(0, HERE)
-    from cases import CASES, DEFAULT_CASES
+    from cases import CASES, DEFAULT_CASES, GROWTH, NETS, SMOKE_NETS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", nargs="+", choices=CASES, metavar="CASE",
-                   help="which cases (default: all but 'resnet50 train b64' on the CPU): " + ", ".join(CASES))
+                   help="which cases (default: all but 'resnet50 train b64' on the CPU and the --growth "
+                        "batches): " + ", ".join(CASES))
+    p.add_argument("--growth", action="store_true",
+                   help="how the cost grows: ResNet-20 at batch 32/64/128/256 and ResNet-20/56/110 at 128, "
+                        "with a table of images/s and peak memory per row")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cpu (default), or cuda: minires on CuPy against PyTorch on CUDA/cuDNN")
     p.add_argument("--reps", type=int, default=5, help="timed calls per step, after the warm-up (default 5)")
@@ -159,6 +187,8 @@ def main(argv=None):
         import scaling
         return scaling.main(["--reps", str(args.reps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
                             + (["--smoke"] if args.smoke else []) + (["--markdown", args.markdown] if args.markdown else []))
+    if args.growth:
+        args.cases = args.cases or GROWTH
     args.cases = args.cases or (CASES if args.smoke else DEFAULT_CASES[args.device])   # smoke: every case
     if args.smoke:
         args.reps, args.warmup = 1, 0
@@ -202,6 +232,7 @@ def main(argv=None):
         "## Machine", describe_machine(env_info, torch_info, args.threads, removed), "",
         "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed",
                             "peak GPU memory" if args.device == "cuda" else "peak RSS"), "",
+        *(["## Growth", growth_table([r for r in rows if r[0] in NETS], SMOKE_NETS if args.smoke else NETS), ""] if args.growth else []),
         (f"Median of {args.reps} after {args.warmup} warm-up calls" if args.rounds == 1 else
          f"Median of {args.rounds} rounds x {args.reps} timed calls (each round a fresh process after "
          f"{args.warmup} warm-up calls, minires and PyTorch alternating)") +

@@ -11,6 +11,10 @@ One step is the whole algorithm of the paper's section 3.4 in five lines:
     model.backward(criterion.backward())  # every layer's backward, in reverse
     optimizer.step(); schedule.step()   # SGD with momentum and weight decay; next lr
 
+``minires train`` runs that model on every core: ``ThreadParallel(model)`` splits each batch
+over replicas of it on threads (``minires/nn/threads.py``; ``MINIRES_NUM_THREADS=1`` turns it
+off), with the same numbers to rounding.
+
 Reproducible and resumable. Epoch e shuffles (and augments) with its own generator,
 ``default_rng([seed, e])``; a checkpoint stores the model, the optimizer's momentum,
 the schedule, that generator's state and where in the epoch it stopped. So a run that is
@@ -85,6 +89,10 @@ class Run:
                                        device=cfg["device"], augment=augment)
         self.test_loader = DataLoader(self.test_set, 256, shuffle=False, device=cfg["device"])
         self.parallel = data_parallel.data_parallel(self)   # None in a single process
+        # every core on one step: the batch split over replicas on threads (nn/threads.py); with
+        # several processes on one machine the cores are theirs already: one thread each
+        threads = None if self.parallel is None or "MINIRES_NUM_THREADS" in os.environ else 1
+        self.net = nn.ThreadParallel(self.model, threads=threads)
 
     # ----- checkpoints -----
     def save(self, path, position, history, best):
@@ -248,9 +256,9 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
                 print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
                 return history
             if run.parallel is None:
-                test_loss, test_acc, _, _ = evaluate(run.model, run.test_loader, run.criterion)
+                test_loss, test_acc, _, _ = evaluate(run.net, run.test_loader, run.criterion)
             else:   # each process its share of the test set, added up
-                test_loss, test_acc = run.parallel.evaluate(run.model, run.criterion, ctrl_c)
+                test_loss, test_acc = run.parallel.evaluate(run.net, run.criterion, ctrl_c)
             row = dict(epoch=epoch + 1, train_loss=stats["loss"] / stats["seen"],
                        train_acc=stats["correct"] / stats["seen"], test_loss=test_loss, test_acc=test_acc,
                        lr=stats["lr"], seconds=stats["seconds"], images_per_s=stats["seen"] / max(stats["seconds"], 1e-9))
@@ -314,7 +322,7 @@ def _size(path):
 
 def _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callback):
     """Train from batch ``start`` to the end of the epoch; the batch index to resume at if stopped, else None."""
-    cfg, model = run.cfg, run.model
+    cfg, model = run.cfg, run.net     # the model, run on every core (ThreadParallel)
     B, steps = cfg["batch_size"], run.steps_per_epoch
     model.train()
     bar = _progress_bar(steps, start, f"epoch {epoch + 1}/{cfg['epochs']}") if progress else None

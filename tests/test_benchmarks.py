@@ -114,3 +114,39 @@ def test_ring_allreduce_sends_nearly_twice_the_gradient():
     assert scaling.ring_allreduce_bytes(1000, 2) == 4000          # 2 processes: each sends half, twice
     assert scaling.ring_allreduce_bytes(1000, 64) == 2 * 63 / 64 * 4000
     assert abs(scaling.allreduce_seconds(25_000_000, 8, 10, latency_s=0) - 2 * 7 / 8 * 1e8 * 8 / 1e10) < 1e-12
+
+
+def test_growth_smoke_writes_the_growth_table(tmp_path):
+    report = tmp_path / "growth.md"
+    proc = _run_suite(tmp_path, "--growth", "--smoke", "--no-torch", "--markdown", str(report))
+    assert proc.returncode == 0, proc.stderr
+    growth = report.read_text().split("## Growth")[1]
+    rows = [line for line in growth.splitlines() if line.startswith("| resnet")]
+    assert [r.split("|")[1:3] for r in rows] == [[f" {cases.SMOKE_NETS[c][0]} ", f" {cases.SMOKE_NETS[c][1]} "]
+                                                 for c in cases.GROWTH]
+
+
+def test_growth_table_cells():
+    mr, pt = _result(0.5), _result(0.25)
+    lines = run.growth_table([("resnet20 train", "forward", mr, pt), ("resnet56 train", "forward", mr, None)],
+                             cases.NETS).splitlines()
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert cells == ["resnet20", "128", "32.0", "31.25", "1.00 GB", "64.0", "1.00 GB", "0.50"]
+    assert [c.strip() for c in lines[3].split("|")[1:-1]][-3:] == ["-", "-", "-"]
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "threads"])
+def test_profile_step_accounts_for_the_whole_step(tmp_path, alone):
+    """benchmarks/profile_step.py on a tiny step: every row is there, and the rows add up to
+    the step's time (the last row is the remainder, so it must not go far below zero)."""
+    out = tmp_path / "profile.md"
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "profile_step.py"), "--batch", "4", "--size", "8",
+           "--steps", "1", "--markdown", str(out)] + (["--alone"] if alone else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| work")}
+    import profile_step
+    assert list(rows) == profile_step.ROWS + ["Python and the rest"]
+    assert rows["matmul"] > 0 and rows["im2col"] > 0 and rows["batch norm"] > 0
+    assert rows["Python and the rest"] > -0.05 * sum(rows.values())

@@ -51,7 +51,7 @@ def test_thread_parallel_equals_the_plain_model(name, side, batch, n, train):
     x = rng.standard_normal((batch, 3, side, side))
     upstream = rng.standard_normal((batch, model.fc.out_features))
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
-    net = ThreadParallel(model, threads=n)
+    net = ThreadParallel(model, threads=n, min_part_values=1)
     fast = _run(net, model, x, upstream)
     assert net._parts is not None and len(net._parts) == n        # it did split
     model.load_state_dict(state)
@@ -68,7 +68,7 @@ def test_thread_parallel_is_deterministic_and_keeps_float32():
     x = np.random.default_rng(0).standard_normal((6, 3, 16, 16)).astype(np.float32)
     upstream = np.random.default_rng(1).standard_normal((6, 10)).astype(np.float32)
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
-    net = ThreadParallel(model, threads=2)
+    net = ThreadParallel(model, threads=2, min_part_values=1)
     first = _run(net, model, x, upstream)
     model.load_state_dict(state)
     second = _run(net, model, x, upstream)
@@ -90,7 +90,7 @@ def test_gradients_accumulate_and_the_replicas_follow_the_model():
     ref = copy.deepcopy(model)
     rng = np.random.default_rng(2)
     x, g = rng.standard_normal((4, 3, 8, 8)).astype(np.float32), rng.standard_normal((4, 10)).astype(np.float32)
-    net = ThreadParallel(model, threads=2)
+    net = ThreadParallel(model, threads=2, min_part_values=1)
     with nn.no_grad():
         net.eval()(x)                                   # replicas made (running statistics untouched)
     net.train()
@@ -113,21 +113,34 @@ def test_gradients_accumulate_and_the_replicas_follow_the_model():
 
 
 def test_passes_through_where_it_must():
-    """The plain path, one thread, one image and a model with Dropout run the model alone."""
+    """The plain path, one thread, one image, a small batch and a model with Dropout run the model alone."""
     nn.manual_seed(2)
     x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
     model = models.resnet20(num_classes=10)
     with nn.plain():
-        net = ThreadParallel(model, threads=2)
+        net = ThreadParallel(model, threads=2, min_part_values=1)
         net(x)
         assert net._parts is None
-    for net, inp in ((ThreadParallel(model, threads=1), x), (ThreadParallel(model, threads=2), x[:1])):
+    for net, inp in ((ThreadParallel(model, threads=1, min_part_values=1), x), (ThreadParallel(model, threads=2, min_part_values=1), x[:1])):
         net(inp)
         assert net._parts is None
-    dropping = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5))
-    net = ThreadParallel(dropping, threads=2)
+    net = ThreadParallel(model, threads=2)                     # 4 x 3 x 8 x 8: below MIN_PART_VALUES
     net(x)
     assert net._parts is None
+    dropping = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5))
+    net = ThreadParallel(dropping, threads=2, min_part_values=1)
+    net(x)
+    assert net._parts is None
+
+
+@needs_blas
+def test_parts_hold_at_least_min_part_values():
+    net = ThreadParallel(nn.Sequential(nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2)), threads=4)
+    side = int(np.ceil(np.sqrt(threads.MIN_PART_VALUES / 3)))
+    net(np.zeros((4, 3, side, side), np.float32))          # one part's worth per image: 4 parts
+    assert net._parts == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    net(np.zeros((4, 3, side, side // 2), np.float32))     # two parts' worth
+    assert net._parts == [(0, 2), (2, 4)]
 
 
 @needs_blas
@@ -149,7 +162,7 @@ def test_an_error_in_one_replica_is_raised_and_nothing_hangs():
 
     def call():
         try:
-            ThreadParallel(model, threads=2)(x)
+            ThreadParallel(model, threads=2, min_part_values=1)(x)
         except Exception as e:          # noqa: BLE001 -- recorded for the assertions below
             result["error"] = e
     t = threading.Thread(target=call, daemon=True)
@@ -164,9 +177,9 @@ def test_bad_input_gets_the_layers_message_and_blas_gets_its_threads_back():
     model = models.resnet20(num_classes=10)
     before = threads._openblas().get()
     with pytest.raises(ValueError, match="channel"):
-        ThreadParallel(model, threads=2)(np.zeros((4, 5, 8, 8), np.float32))
+        ThreadParallel(model, threads=2, min_part_values=1)(np.zeros((4, 5, 8, 8), np.float32))
     assert threads._openblas().get() == before
-    net = ThreadParallel(model, threads=2)
+    net = ThreadParallel(model, threads=2, min_part_values=1)
     net(np.zeros((4, 3, 8, 8), np.float32))
     assert threads._openblas().get() == before
     with pytest.raises(ValueError, match="batch of 4, the gradient has 3"):
