@@ -258,7 +258,7 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
             if run.parallel is None:
                 test_loss, test_acc, _, _ = evaluate(run.net, run.test_loader, run.criterion)
             else:   # each process its share of the test set, added up
-                test_loss, test_acc = run.parallel.evaluate(run.net, run.criterion, ctrl_c)
+                test_loss, test_acc = run.parallel.evaluate(run.model, run.criterion, ctrl_c)
             row = dict(epoch=epoch + 1, train_loss=stats["loss"] / stats["seen"],
                        train_acc=stats["correct"] / stats["seen"], test_loss=test_loss, test_acc=test_acc,
                        lr=stats["lr"], seconds=stats["seconds"], images_per_s=stats["seen"] / max(stats["seconds"], 1e-9))
