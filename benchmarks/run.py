@@ -140,6 +140,24 @@ def growth_table(rows, nets):
     return "\n".join(out)
 
 
+def alone_table(rows):
+    """--alone: each case's model alone (ThreadParallel off) and under ThreadParallel, both
+    against PyTorch; rows: (case, step, alone, ThreadParallel, PyTorch or None)."""
+    out = ["| case | step | minires, model alone | minires, ThreadParallel | PyTorch | alone / PyTorch | "
+           "ThreadParallel / PyTorch | speed-up |", "|---|---|---|---|---|---|---|---|"]
+
+    def median(r, step):
+        return None if r is None or "error" in r else r["steps"][step]["median"]
+
+    for case, step, alone, tp, pt in rows:
+        a, t, p = median(alone, step), median(tp, step), median(pt, step)
+        cells = [case, step] + [fmt_time(v) if v else "-" for v in (a, t, p)]
+        cells += [f"{p / a:.2f}" if p and a else "-", f"{p / t:.2f}" if p and t else "-",
+                  f"{a / t:.2f}x" if a and t else "-"]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def pool_rounds(results):
     """One worker result per round -> one result: every round's timings pooled (median, min, max
     over all of them), the highest peak RSS and the busiest reading. The first error wins."""
@@ -161,6 +179,9 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", choices=CASES, metavar="CASE",
                    help="which cases (default: all but 'resnet50 train b64' on the CPU and the --growth "
                         "batches): " + ", ".join(CASES))
+    p.add_argument("--alone", action="store_true",
+                   help="also run minires with MINIRES_NUM_THREADS=1 (every model alone, ThreadParallel off), "
+                        "alternating with the others, and print a before/after table")
     p.add_argument("--growth", action="store_true",
                    help="how the cost grows: ResNet-20 at batch 32/64/128/256 and ResNet-20/56/110 at 128, "
                         "with a table of images/s and peak memory per row")
@@ -211,12 +232,16 @@ def main(argv=None):
     ceiling = env_info["matmul_gflops"]
     rows, records = [], []
     frameworks = [(fw, python) for fw, python in (("minires", sys.executable), ("torch", tpy)) if python]
+    if args.alone:      # the same minires, each model alone: ThreadParallel off (before / after)
+        frameworks.insert(0, ("alone", sys.executable))
+    alone_rows = []
     for case in args.cases:
-        rounds = {"minires": [], "torch": []}
+        rounds = {"minires": [], "torch": [], "alone": []}
         for rnd in range(1, args.rounds + 1):
             for fw, python in frameworks:
                 print(f"  {case:16s} {fw:8s} round {rnd}/{args.rounds} ...", end=" ", flush=True)
-                r = run_worker(python, ["--case", case, "--framework", fw] + common, env)
+                worker = ["--case", case, "--framework", "minires" if fw == "alone" else fw] + common
+                r = run_worker(python, worker, dict(env, MINIRES_NUM_THREADS="1") if fw == "alone" else env)
                 print(r.get("error") or ", ".join(f"{k} {fmt_time(v['median'])}" for k, v in r["steps"].items()),
                       flush=True)
                 rounds[fw].append(r)
@@ -226,13 +251,17 @@ def main(argv=None):
             results["torch"]["flops"] = results["minires"]["flops"]   # identical work
         steps = results["minires"].get("steps", {"-": None})
         rows += [(case, step, results["minires"], results["torch"]) for step in steps]
+        if args.alone:
+            alone_rows += [(case, step, pool_rounds(rounds["alone"]), results["minires"], results["torch"])
+                           for step in steps]
     load_after = os.getloadavg()[0]
     busy = any(r.get("steps") and any(s["others_cpu"] > BUSY for s in r["steps"].values()) for r in records)
     report = "\n".join([
         "## Machine", describe_machine(env_info, torch_info, args.threads, removed), "",
         "## Results", table(rows, ceiling, "skipped (--no-torch)" if args.no_torch else "not installed",
                             "peak GPU memory" if args.device == "cuda" else "peak RSS"), "",
-        *(["## Growth", growth_table([r for r in rows if r[0] in NETS], SMOKE_NETS if args.smoke else NETS), ""] if args.growth else []),
+        *(["## Growth", growth_table([r for r in rows if r[0] in GROWTH], SMOKE_NETS if args.smoke else NETS), ""] if args.growth else []),
+        *(["## ThreadParallel: before and after", alone_table(alone_rows), ""] if args.alone else []),
         (f"Median of {args.reps} after {args.warmup} warm-up calls" if args.rounds == 1 else
          f"Median of {args.rounds} rounds x {args.reps} timed calls (each round a fresh process after "
          f"{args.warmup} warm-up calls, minires and PyTorch alternating)") +

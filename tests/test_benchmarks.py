@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -150,3 +151,34 @@ def test_profile_step_accounts_for_the_whole_step(tmp_path, alone):
     assert list(rows) == profile_step.ROWS + ["Python and the rest"]
     assert rows["matmul"] > 0 and rows["im2col"] > 0 and rows["batch norm"] > 0
     assert rows["Python and the rest"] > -0.05 * sum(rows.values())
+
+
+def test_alone_smoke_writes_the_before_and_after_table(tmp_path):
+    report = tmp_path / "alone.md"
+    proc = _run_suite(tmp_path, "--smoke", "--no-torch", "--alone", "--cases", "resnet20 train", "resnet20 eval",
+                      "--markdown", str(report))
+    assert proc.returncode == 0, proc.stderr
+    table = report.read_text().split("## ThreadParallel: before and after")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| resnet20")]
+    assert [r.split("|")[1:3] for r in rows] == [[" resnet20 train ", " train step "], [" resnet20 eval ", " forward "]]
+    assert all(r.rstrip(" |").endswith("x") for r in rows)      # the speed-up column, PyTorch skipped
+
+
+def test_alone_table_ratios():
+    a, t, p = _result(0.6), _result(0.4), _result(0.3)
+    line = run.alone_table([("c", "forward", a, t, p)]).splitlines()[2]
+    assert [c.strip() for c in line.split("|")[1:-1]][2:] == ["600 ms", "400 ms", "300 ms", "0.50", "0.75", "1.50x"]
+
+
+def test_winograd_probe_computes_the_convolution():
+    """The probe's Winograd forward is a correct convolution (so its timing compares like with like)."""
+    import winograd_probe
+    from minires import nn, no_grad
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 6, 8))
+    conv = nn.Conv2d(3, 5, 3, padding=1, bias=False).to(dtype=np.float64)
+    with no_grad():
+        ref = conv(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(winograd_probe.winograd_forward(x, conv.weight.data), ref, rtol=1e-12, atol=1e-12)
+    lines = winograd_probe.main(shapes=((2, 4, 2),), reps=1)
+    assert lines[2].startswith("| 2 | 4x4 | 2 |")

@@ -213,7 +213,8 @@ class ThreadParallel:
 
     The model stays the one to train, save and load: its parameters, buffers, mode and
     state_dict are the replicas' too (shared arrays, synchronised at every call), and the
-    optimizer is built on ``model.parameters()`` as always.
+    optimizer is built on ``model.parameters()`` as always. A layer of your own that mixes
+    the images of a batch must combine over the replicas as BatchNorm2d does (CONTRIBUTING.md).
     """
 
     def __init__(self, model, threads=None, min_part_values=MIN_PART_VALUES):

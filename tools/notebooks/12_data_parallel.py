@@ -16,7 +16,9 @@
 #    the one layer for which it is not: batch norm;
 # 4. `SyncBatchNorm`, which makes it exact again, and its backward;
 # 5. a real run with 2 processes (`mpiexec`, if it is installed here; otherwise a simulation,
-#    and the notebook says so).
+#    and the notebook says so);
+# 6. the same idea inside one process, on threads: `ThreadParallel`, how `minires train` uses
+#    every core of a laptop.
 
 # %%
 import importlib.util
@@ -303,3 +305,99 @@ else:
 #   `--sync-bn`; without, batch norm's statistics follow the new per-process batch).
 # * **A rank that fails ends them all** (`MPI_Abort`), instead of leaving the others waiting
 #   forever in an all-reduce.
+
+# %% [markdown]
+# ## 6. The same idea inside one process: `ThreadParallel`
+#
+# A laptop has several cores, and NumPy uses all of them only inside its matrix multiplies
+# (OpenBLAS's threads); its copies and element-wise passes (im2col, batch norm, ReLU) run on
+# one. The obvious fix, each layer splitting its own work between threads, does not pay:
+# those passes are limited by the memory bus, which one core already keeps busy, and two
+# threads doing the same kind of work at the same moment only queue for it. What pays is
+# data parallelism again, with threads for ranks: each thread runs the **whole network** on
+# its part of the batch, so while one is in a matrix multiply (arithmetic), the other is
+# often copying (memory).
+#
+# `minires.nn.ThreadParallel(model)` does exactly this (`minires/nn/threads.py`). Its replicas
+# share the model's weights (the same arrays, not copies) and have their own gradients; after
+# backward it adds the replicas' gradients up -- the all-reduce of section 2, inside one
+# process. Batch norm is synchronised as in section 4, with one difference: each replica
+# hands over its part's mean and variance, and the group combines them with Chan's formula
+# (`minires/nn/threads.py:combine_moments`): the whole batch's variance is the parts' own
+# variances plus the spread of their means,
+#
+# $$\sigma^2 = \frac{1}{M}\sum_r n_r\left(\sigma_r^2 + (\mu_r - \mu)^2\right),$$
+#
+# which, unlike $E[x^2] - E[x]^2$, does not cancel in float32. So the replicas compute the
+# numbers of the model alone, to rounding:
+
+# %%
+from minires.nn import ThreadParallel
+
+nn.manual_seed(0)
+model = resnet20(num_classes=10).to(dtype=np.float64)
+x = rng.standard_normal((8, 3, 32, 32))
+g = rng.standard_normal((8, 10))
+state = {k: v.copy() for k, v in model.state_dict().items()}
+with nn.plain():                                   # the textbook path, one thread
+    y_alone = model(x)
+    dx_alone = model.backward(g)
+grads_alone = [p.grad.copy() for p in model.parameters()]
+model.zero_grad()
+model.load_state_dict(state)
+net = ThreadParallel(model, threads=2, min_part_values=1)    # min_part_values=1: split even this small batch
+y_net = net(x)
+dx_net = net.backward(g)
+print("parts of the batch:", net._parts)
+print(f"largest difference: output {np.max(np.abs(y_net - y_alone)):.1e}, input gradient "
+      f"{np.max(np.abs(dx_net - dx_alone)):.1e}, parameter gradients "
+      f"{max(float(np.max(np.abs(p.grad - q))) for p, q in zip(model.parameters(), grads_alone)):.1e}")
+
+# %% [markdown]
+# Is it faster? That depends on the size of the parts. Every layer call costs the threads a
+# little Python and a hand-over of Python's lock, and every batch norm a wait for the other
+# replicas; on small arrays that costs more than the work it shares. So `ThreadParallel`
+# splits only parts of at least `MIN_PART_VALUES` input values, and otherwise runs the model
+# alone (`minires train` on the 8x8 digits does). Time one training step of ResNet-20 on
+# CIFAR-sized images both ways (float32, as in training; steps alternate, and the median is
+# printed; on a busy machine the numbers wander):
+
+# %%
+import time
+
+from minires.nn import threads
+from minires.optim import SGD
+
+print(f"cores this process may use: {threads.default_threads()}; "
+      f"MIN_PART_VALUES = {threads.MIN_PART_VALUES:,}")
+nn.manual_seed(0)
+model = resnet20(num_classes=10)
+opt, criterion = SGD(model.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
+xb = rng.standard_normal((128, 3, 32, 32)).astype(np.float32)
+yb = rng.integers(0, 10, 128)
+
+
+def step(net):
+    opt.zero_grad()
+    criterion(net(xb), yb)
+    net.backward(criterion.backward())
+    opt.step()
+
+
+both = {"the model alone": model, "ThreadParallel(model)": ThreadParallel(model)}
+times = {name: [] for name in both}
+for name, net in both.items():
+    step(net)                                       # warm-up: workspaces, replicas
+for _ in range(3):
+    for name, net in both.items():
+        t0 = time.perf_counter()
+        step(net)
+        times[name].append(time.perf_counter() - t0)
+for name, ts in times.items():
+    print(f"{name:24s} {1e3 * np.median(ts):6.0f} ms per step of 128 images")
+print("ThreadParallel split the batch into", both["ThreadParallel(model)"]._parts or "nothing (one part)")
+
+# %% [markdown]
+# On a machine with one core (or `MINIRES_NUM_THREADS=1`) the two lines time the same thing.
+# The measured comparison with PyTorch, and where the time of a step goes, thread by thread:
+# `benchmarks/README.md`.
