@@ -53,7 +53,7 @@ def test_thread_parallel_equals_the_plain_model(name, side, batch, n, train):
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     net = ThreadParallel(model, threads=n, min_part_values=1)
     fast = _run(net, model, x, upstream)
-    assert net._parts is not None and len(net._parts) == n        # it did split
+    assert net.parts is not None and len(net.parts) == n        # it did split
     model.load_state_dict(state)
     with nn.plain():
         slow = _run(model, model, x, upstream)
@@ -120,17 +120,17 @@ def test_passes_through_where_it_must():
     with nn.plain():
         net = ThreadParallel(model, threads=2, min_part_values=1)
         net(x)
-        assert net._parts is None
+        assert net.parts is None
     for net, inp in ((ThreadParallel(model, threads=1, min_part_values=1), x), (ThreadParallel(model, threads=2, min_part_values=1), x[:1])):
         net(inp)
-        assert net._parts is None
+        assert net.parts is None
     net = ThreadParallel(model, threads=2)                     # 4 x 3 x 8 x 8: below MIN_PART_VALUES
     net(x)
-    assert net._parts is None
+    assert net.parts is None
     dropping = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5))
     net = ThreadParallel(dropping, threads=2, min_part_values=1)
     net(x)
-    assert net._parts is None
+    assert net.parts is None
 
 
 @needs_blas
@@ -138,9 +138,9 @@ def test_parts_hold_at_least_min_part_values():
     net = ThreadParallel(nn.Sequential(nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2)), threads=4)
     side = int(np.ceil(np.sqrt(threads.MIN_PART_VALUES / 3)))
     net(np.zeros((4, 3, side, side), np.float32))          # one part's worth per image: 4 parts
-    assert net._parts == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert net.parts == [(0, 1), (1, 2), (2, 3), (3, 4)]
     net(np.zeros((4, 3, side, side // 2), np.float32))     # two parts' worth
-    assert net._parts == [(0, 2), (2, 4)]
+    assert net.parts == [(0, 2), (2, 4)]
 
 
 @needs_blas

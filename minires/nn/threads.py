@@ -243,6 +243,12 @@ class ThreadParallel:
     def training(self):
         return self.model.training
 
+    @property
+    def parts(self):
+        """How the last forward split its batch: [(start, stop), ...] per replica, or None
+        when it ran the model alone."""
+        return self._parts
+
     def zero_grad(self):
         """The model's gradients to 0 (the replicas' are zeroed by each backward)."""
         self.model.zero_grad()

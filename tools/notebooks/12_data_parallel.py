@@ -348,7 +348,7 @@ model.load_state_dict(state)
 net = ThreadParallel(model, threads=2, min_part_values=1)    # min_part_values=1: split even this small batch
 y_net = net(x)
 dx_net = net.backward(g)
-print("parts of the batch:", net._parts)
+print("parts of the batch:", net.parts)
 print(f"largest difference: output {np.max(np.abs(y_net - y_alone)):.1e}, input gradient "
       f"{np.max(np.abs(dx_net - dx_alone)):.1e}, parameter gradients "
       f"{max(float(np.max(np.abs(p.grad - q))) for p, q in zip(model.parameters(), grads_alone)):.1e}")
@@ -395,7 +395,7 @@ for _ in range(3):
         times[name].append(time.perf_counter() - t0)
 for name, ts in times.items():
     print(f"{name:24s} {1e3 * np.median(ts):6.0f} ms per step of 128 images")
-print("ThreadParallel split the batch into", both["ThreadParallel(model)"]._parts or "nothing (one part)")
+print("ThreadParallel split the batch into", both["ThreadParallel(model)"].parts or "nothing (one part)")
 
 # %% [markdown]
 # On a machine with one core (or `MINIRES_NUM_THREADS=1`) the two lines time the same thing.
