@@ -13,8 +13,8 @@ im2col's single (O x 9C) by (9C x pixels) product. This probe computes the forwa
 stride-1, padding-1 3x3 convolution that way, checks it against Conv2d, and times both on
 one thread (OpenBLAS's threads are set by OPENBLAS_NUM_THREADS before NumPy loads).
 
-What it showed (benchmarks/README.md, "Tried and dropped"): 3-5x slower than Conv2d's forward
-on ResNet-20's shapes. The transforms B^T d B and A^T M A are 16 + 24 whole-array NumPy
+What it showed (the table in benchmarks/README.md, "What holds the CIFAR nets back"): several
+times slower than Conv2d's forward on ResNet-20's shapes. The transforms B^T d B and A^T M A are 16 + 24 whole-array NumPy
 passes over strided views, each a trip through memory, where im2col is one strided copy;
 and with 16-64 channels the 16 small matrix multiplies run far below OpenBLAS's speed. A
 compiled kernel fuses the transforms into the tiles, in cache; NumPy cannot.

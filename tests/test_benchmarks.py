@@ -182,3 +182,12 @@ def test_winograd_probe_computes_the_convolution():
     np.testing.assert_allclose(winograd_probe.winograd_forward(x, conv.weight.data), ref, rtol=1e-12, atol=1e-12)
     lines = winograd_probe.main(shapes=((2, 4, 2),), reps=1)
     assert lines[2].startswith("| 2 | 4x4 | 2 |")
+
+
+def test_matmul_shapes_lists_every_product_of_the_step():
+    import matmul_shapes
+    rows = matmul_shapes.products(4)
+    assert [(s, what) for s, what, *_ in rows][:3] == [(1, "forward"), (1, "input grad"), (1, "weight grad")]
+    assert sum(row[5] for row in rows if row[1] == "forward") == 16   # 6 + 5 + 5 convolutions, one chunk each
+    lines = matmul_shapes.main(["--batch", "2", "--reps", "1"])
+    assert len([line for line in lines if line.startswith("| 1 |")]) == 3 and "ms as minires runs them" in lines[-1]
