@@ -52,8 +52,9 @@ _local = threading.local()      # .group, .rank: the ReplicaGroup this thread's 
 # A part smaller than this many input values is not worth a thread. Each layer call costs
 # the threads some Python, a hand-over of the GIL and, in batch norm, a wait for the other
 # replicas; on small arrays that is more than the work. Measured on 2 cores (ResNet-20,
-# 32x32 images, alternating steps): batch 128, two parts of 196,608 values, 1.1-1.2x faster
-# than the model alone; batch 64 (98,304 each) 0.97x; batch 32 0.73x.
+# 32x32 images, training steps of ThreadParallel(model, min_part_values=1) alternating with
+# the model alone's): batch 128, two parts of 196,608 values, 1.1-1.2x faster; batch 64
+# (98,304 each) 0.97x; batch 32 0.73x.
 MIN_PART_VALUES = 150_000
 
 
