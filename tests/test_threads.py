@@ -216,3 +216,26 @@ def test_combined_moments_are_the_whole_batchs():
         np.testing.assert_allclose(v, whole.var(axis=1), rtol=1e-10)
         np.testing.assert_allclose(shift, parts[r].mean(axis=1) - whole.mean(axis=1), atol=1e-14)
         np.testing.assert_array_equal(m, out[0][0])          # the same numbers on every replica
+
+
+@needs_blas
+def test_a_replica_of_a_replica_runs_alone():
+    """ThreadParallel called from inside a replica (a model that wraps its own part) does not
+    start threads within threads: the inner one runs its model alone."""
+    inner_parts = []
+
+    class Inner(nn.Module):
+        def __init__(self):
+            self.net = ThreadParallel(nn.Conv2d(3, 3, 1), threads=2, min_part_values=1)
+
+        def forward(self, x):
+            y = self.net(x)
+            inner_parts.append(self.net.parts)
+            return y
+
+        def backward(self, grad_out):
+            return self.net.backward(grad_out)
+
+    outer = ThreadParallel(Inner(), threads=2, min_part_values=1)
+    outer(np.ones((4, 3, 2, 2), np.float32))
+    assert outer.parts == [(0, 2), (2, 4)] and inner_parts == [None, None]

@@ -48,6 +48,8 @@ from .module import is_plain
 from ..backend import xp_of
 
 _local = threading.local()      # .group, .rank: the ReplicaGroup this thread's replica belongs to
+_pool, _pool_size = None, 0     # the worker threads, shared by every ThreadParallel (see _workers)
+_pool_lock = threading.Lock()
 
 # A part smaller than this many input values is not worth a thread. Each layer call costs
 # the threads some Python, a hand-over of the GIL and, in batch norm, a wait for the other
@@ -200,6 +202,15 @@ def sum_over_replicas(group, rank, *values):
     return totals
 
 
+def _workers(n):
+    """A pool of at least ``n`` worker threads, made once and shared (grown if asked for more)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minires-replica"), n
+        return _pool
+
+
 # ----- the wrapper -----
 
 class ThreadParallel:
@@ -225,7 +236,6 @@ class ThreadParallel:
         self.model, self.threads, self.min_part_values = model, threads, min_part_values or 1
         self._replicas, self._signature = [model], None
         self._parts = None          # how the last forward split its batch (None: it ran the model alone)
-        self._pool = None
 
     def __repr__(self):
         return f"ThreadParallel({self.threads or default_threads()} threads, {type(self.model).__name__})"
@@ -263,6 +273,8 @@ class ThreadParallel:
         N = len(x) if getattr(x, "ndim", 0) else 0
         n = min(n, N, x.size // self.min_part_values) if N else 0
         if n < 2 or is_plain() or xp_of(x) is not np or not blas_controllable():
+            return None
+        if replica_group()[0] is not None:      # already a replica's part: no threads within threads
             return None
         if any(isinstance(m, (Dropout, SyncBatchNorm)) for m in self.model.modules()):
             return None
@@ -313,16 +325,14 @@ class ThreadParallel:
             finally:
                 _local.group, _local.rank = before
 
-        if self._pool is None or self._pool._max_workers < n - 1:
-            self._pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="minires-replica")
         with blas_threads(1):
-            futures = [self._pool.submit(member, rank) for rank in range(1, n)]
+            futures = [_workers(n - 1).submit(member, rank) for rank in range(1, n)]
             member(0)
             for f in futures:
                 f.result()
-        real = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
-        if real or any(errors):
-            raise (real or [e for e in errors if e is not None])[0]
+        failed = [e for e in errors if e is not None]
+        if failed:      # the first error that is not just a released barrier
+            raise next((e for e in failed if not isinstance(e, threading.BrokenBarrierError)), failed[0])
         return results
 
     # ----- forward and backward -----
