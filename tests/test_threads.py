@@ -11,6 +11,7 @@ from minires import models, nn
 from minires.nn import threads
 from minires.nn.threads import ReplicaGroup, ThreadParallel, combine_moments
 
+from backends import DEVICE_BACKENDS
 from reference import fixture_model
 
 needs_blas = pytest.mark.skipif(not threads.blas_controllable(),
@@ -239,3 +240,16 @@ def test_a_replica_of_a_replica_runs_alone():
     outer = ThreadParallel(Inner(), threads=2, min_part_values=1)
     outer(np.ones((4, 3, 2, 2), np.float32))
     assert outer.parts == [(0, 2), (2, 4)] and inner_parts == [None, None]
+
+
+@pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
+def test_on_the_device_it_runs_the_model_alone(backend_name, device, xp):
+    """CuPy arrays (and the [strict] stand-in) are never split: the GPU has its own parallelism."""
+    nn.manual_seed(3)
+    model = models.resnet20(num_classes=10).to(device)
+    x = xp.asarray(np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32))
+    net = ThreadParallel(model, threads=2, min_part_values=1)
+    y = net(x)
+    assert net.parts is None and y.shape == (4, 10)
+    dx = net.backward(xp.ones_like(y))
+    assert dx.shape == x.shape
