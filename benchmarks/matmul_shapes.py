@@ -19,21 +19,14 @@ nets back"). One process; OPENBLAS_NUM_THREADS is set from --threads before NumP
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def gflops(fn, flops, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return flops / statistics.median(times) / 1e9
+    from worker import time_step
+    return flops / time_step(fn, reps, warmup=1)["median"] / 1e9
 
 
 def products(batch):

@@ -20,9 +20,7 @@ and with 16-64 channels the 16 small matrix multiplies run far below OpenBLAS's 
 compiled kernel fuses the transforms into the tiles, in cache; NumPy cannot.
 """
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -58,13 +56,8 @@ def winograd_forward(x, w):
 
 
 def median_ms(fn, reps=9):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    from worker import time_step
+    return 1e3 * time_step(fn, reps, warmup=1)["median"]
 
 
 def main(shapes=((16, 32, 64), (32, 16, 64), (64, 8, 64)), reps=9):

@@ -13,3 +13,15 @@ def away_from_kinks(rng, shape, gap=0.05):
 
 def on(device, a):
     return to_device(a, device)
+
+
+def forward_backward(model, x, upstream, net=None):
+    """One forward and backward of ``net`` (default: ``model``) from zeroed gradients ->
+    (output, input gradient, {name: parameter gradient}, {name: buffer}), copies of each."""
+    net = net or model
+    model.zero_grad()
+    y = net(x.copy())
+    dx = net.backward(upstream)
+    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
+    buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
+    return y, dx, grads, buffers

@@ -14,6 +14,7 @@ from minires.nn.module import is_plain
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 from reading_path import LAYOUT_AND_SPEED_FILES, reading_path, render  # noqa: E402
+from helpers import forward_backward  # noqa: E402
 from reference import MODEL_FIXTURES, fixture_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,15 +69,6 @@ def test_readme_map_shows_the_measured_reading_path():
     assert render("resnet50", (2, 3, 64, 64)) in readme
 
 
-def _run(model, x, upstream):
-    model.zero_grad()
-    y = model(x.copy())
-    dx = model.backward(upstream)
-    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
-    buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
-    return y, dx, grads, buffers
-
-
 def _assert_close(a, b, what, tol=1e-10):
     scale = max(float(np.max(np.abs(b))), 1e-30) if np.size(b) else 1.0
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
@@ -115,10 +107,10 @@ def test_every_model_fast_equals_plain(name, train):
     model.train(train)
     upstream = np.random.default_rng(7).standard_normal((x.shape[0], model.fc.out_features))
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
-    fast = _run(model, x, upstream)
+    fast = forward_backward(model, x, upstream)
     model.load_state_dict(state)                       # the same running statistics to start from
     with plain():
-        slow = _run(model, x, upstream)
+        slow = forward_backward(model, x, upstream)
     _assert_close(fast[0], slow[0], "output", tol)
     _assert_close(fast[1], slow[1], "input gradient", tol)
     for k in fast[2]:

@@ -12,20 +12,12 @@ from minires.nn import threads
 from minires.nn.threads import ReplicaGroup, ThreadParallel, combine_moments
 
 from backends import DEVICE_BACKENDS
+from helpers import forward_backward
 from reference import fixture_model
 
 needs_blas = pytest.mark.skipif(not threads.blas_controllable(),
                                 reason="this NumPy's BLAS is not an OpenBLAS whose threads minires can set: "
                                        "ThreadParallel runs the model alone here")
-
-
-def _run(net, model, x, upstream):
-    model.zero_grad()
-    y = net(x.copy())
-    dx = net.backward(upstream)
-    grads = {k: p.grad.copy() for k, p in model.named_parameters()}
-    buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
-    return y, dx, grads, buffers
 
 
 def _assert_same(a, b, tol=1e-10):
@@ -53,11 +45,11 @@ def test_thread_parallel_equals_the_plain_model(name, side, batch, n, train):
     upstream = rng.standard_normal((batch, model.fc.out_features))
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     net = ThreadParallel(model, threads=n, min_part_values=1)
-    fast = _run(net, model, x, upstream)
+    fast = forward_backward(model, x, upstream, net)
     assert net.parts is not None and len(net.parts) == n        # it did split
     model.load_state_dict(state)
     with nn.plain():
-        slow = _run(model, model, x, upstream)
+        slow = forward_backward(model, x, upstream, model)
     _assert_same(fast, slow)
 
 
@@ -70,9 +62,9 @@ def test_thread_parallel_is_deterministic_and_keeps_float32():
     upstream = np.random.default_rng(1).standard_normal((6, 10)).astype(np.float32)
     state = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     net = ThreadParallel(model, threads=2, min_part_values=1)
-    first = _run(net, model, x, upstream)
+    first = forward_backward(model, x, upstream, net)
     model.load_state_dict(state)
-    second = _run(net, model, x, upstream)
+    second = forward_backward(model, x, upstream, net)
     assert first[0].dtype == np.float32 and first[1].dtype == np.float32
     for a, b in zip(first[:2], second[:2]):
         np.testing.assert_array_equal(a, b)
