@@ -26,6 +26,8 @@ The same algorithm as data parallelism across processes (``minires/nn/syncbn.py`
 
 While the replicas run, OpenBLAS is set to one thread per call (``blas_threads``): two
 layers of threads on two cores fight (measured: 1.7x slower). It gets its setting back after.
+The setting is the process's: matrix multiplies of other threads of yours, during a step,
+run on one thread too.
 
 The plain path (``with minires.nn.plain():``), CuPy arrays, one thread
 (``MINIRES_NUM_THREADS=1`` or ``threads=1``), a batch too small to be worth it
