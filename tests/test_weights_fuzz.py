@@ -163,3 +163,88 @@ def test_mutated_files_only_ever_raise_weights_error(name, originals, tmp_path_f
     fuzz()
     assert len(outcomes) >= EXAMPLES // 2
     assert "refused" in outcomes                      # the mutations do reach the checks
+
+
+# ------------------------------------------------------------------ Keras weight files (HDF5), issue 23
+KERAS_FILES = os.path.join(os.path.dirname(__file__), "fixtures", "keras", "files")
+HOSTILE_VALUES = [1e300, -1e300, float("nan"), float("inf"), 1e-45, 0.0]
+
+
+def edit_hdf5(path, data):
+    """One structural lie, drawn by hypothesis, told through h5py in a Keras-written file: a
+    weight's shape, dtype, values, storage (chunks, filters, raw chunk bytes), a link where a
+    weight belongs, a lying attribute, or something deleted. Byte-level mutations reach
+    libhdf5's parser instead; they run in a worker process (test_weights_hostile.py)."""
+    import h5py
+    with h5py.File(path, "r+") as f:
+        datasets, groups = [], []
+        f.visititems(lambda n, o: (datasets if isinstance(o, h5py.Dataset) else groups).append(n))
+        name = data.draw(st.sampled_from(sorted(datasets)), label="dataset")
+        value = f[name][()]
+        edit = data.draw(st.sampled_from(["shape", "dtype", "values", "chunks", "link", "attribute", "delete"]),
+                         label="edit")
+        if edit == "shape":
+            shape = data.draw(st.lists(st.integers(0, 80), max_size=4), label="shape")
+            del f[name]
+            f.create_dataset(name, shape=tuple(shape), dtype="<f4")
+        elif edit == "dtype":
+            dtype = data.draw(st.sampled_from(["<f2", ">f4", "<f8", "<i4", "u1", "?", "<c8", ">f8"]), label="dtype")
+            del f[name]
+            f.create_dataset(name, data=value.astype(dtype))
+        elif edit == "values":
+            v = data.draw(st.sampled_from(HOSTILE_VALUES), label="value")
+            value = value.astype(np.float64)
+            value.reshape(-1)[data.draw(st.integers(0, max(value.size - 1, 0)), label="at")] = v
+            del f[name]
+            f.create_dataset(name, data=value)
+        elif edit == "chunks":
+            chunks = tuple(data.draw(st.integers(1, max(n, 1)), label="chunk") for n in value.shape) or None
+            compression = data.draw(st.sampled_from([None, "gzip", "lzf"]), label="compression")
+            del f[name]
+            ds = f.create_dataset(name, data=value, chunks=chunks if value.shape else None,
+                                  compression=compression if value.shape else None,
+                                  shuffle=bool(value.shape) and data.draw(st.booleans(), label="shuffle"))
+            if value.shape and data.draw(st.booleans(), label="raw chunk"):
+                ds.id.write_direct_chunk((0,) * value.ndim, data.draw(st.binary(max_size=300), label="bytes"),
+                                         filter_mask=data.draw(st.integers(0, 3), label="mask"))
+        elif edit == "link":
+            del f[name]
+            f[name] = data.draw(st.sampled_from([
+                h5py.SoftLink("/" + data.draw(st.sampled_from(sorted(datasets)), label="to")),
+                h5py.SoftLink("/nowhere"), h5py.ExternalLink("/etc/passwd", "/x"),
+                h5py.ExternalLink(path, "/" + name)]), label="link")
+        elif edit == "attribute":
+            holders = [g for g in ["", *groups] if any(k in f[g or "/"].attrs for k in ("layer_names", "weight_names", "name"))]
+            holder = f[data.draw(st.sampled_from(holders), label="holder") or "/"]
+            key = next(k for k in ("layer_names", "weight_names", "name") if k in holder.attrs)
+            holder.attrs[key] = data.draw(st.one_of(
+                st.lists(st.text(max_size=40).map(str.encode), max_size=5).map(lambda v: np.array(v, dtype="S")),
+                st.lists(st.integers(-5, 5), min_size=1, max_size=5).map(np.array),
+                st.just(h5py.Empty("S4")), st.just(np.array([b"x" * 600]))), label="value")
+        else:
+            target = data.draw(st.sampled_from([name, name.rsplit("/", 1)[0]]), label="delete")
+            del f[target]
+
+
+@pytest.mark.parametrize("name", ["tiny_v1_legacy.h5", "tiny_v1.weights.h5"])
+def test_keras_files_with_structural_lies_only_ever_raise_weights_error(name, tmp_path):
+    pytest.importorskip("h5py", reason="the Keras reader needs h5py (pip install h5py)")
+    import shutil
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    from hostile_hdf5 import load_into_tiny
+    original = os.path.join(KERAS_FILES, name)
+    assert load_bounded(original, load_into_tiny) == "loaded"
+    outcomes = []
+
+    @SETTINGS
+    @given(data=st.data())
+    def fuzz(data):
+        path = str(tmp_path / name)
+        shutil.copy(original, path)
+        edit_hdf5(path, data)
+        outcomes.append(load_bounded(path, load_into_tiny))
+
+    fuzz()
+    assert len(outcomes) >= EXAMPLES // 2
+    assert "refused" in outcomes and "loaded" in outcomes      # the lies reach the checks, and some are harmless

@@ -86,3 +86,90 @@ def test_the_messages_say_what_is_wrong(corpus, name, match):
     load = load_checkpoint if name.endswith(".npz") else load_weights
     with pytest.raises(WeightsError, match=match):
         load(os.path.join(corpus, name))
+
+
+# ------------------------------------------------------------------ Keras weight files (HDF5), issue 23
+HDF5_ATTACKS = {                      # file -> what its WeightsError must say
+    "external-etc-passwd.h5": "keeps its values in an external file .'/etc/passwd'.",
+    "external-beside.h5": "keeps its values in an external file",
+    "external-fifo.h5": "keeps its values in an external file",
+    "vds-other.h5": "is a virtual dataset",
+    "vds-self.h5": "is a virtual dataset",
+    "extlink-other.h5": "'moving_mean' is an external link",
+    "extlink-fifo.h5": "'moving_mean' is an external link",
+    "extlink-group.h5": "'conv1_bn' is an external link",
+    "softlink-cycle.h5": "'moving_mean' is a soft link",
+    "softlink-elsewhere.h5": "is a soft link",
+    "gzip-bomb.h5": "chunk 0 stores 1043.* bytes for 256 decoded",
+    "gzip-bomb-small.h5": "decodes to more than the chunk's 256 bytes",
+    "null-dataspace.h5": "is empty .a null dataspace.",
+    "float64-1e300.h5": r"'conv1_bn' moving_mean \(the model's bn1.running_mean\) holds non-finite values as float32",
+    "layer-names-ints.h5": "attribute 'layer_names' holds int64, not names",
+    "layer-names-missing.h5": "lists 'no_such_layer' but the file has no group",
+    "recursive-group.h5": "expected datasets 0, 1, ...",
+    "many-links.h5": "100000 entries in one group; at most 10000",
+    "fletcher32.h5": "compressed with fletcher32; only deflate .gzip., shuffle and lzf are read",
+    "fifo": r"a FIFO \(named pipe\), not a weights file",
+    "dev-zero.h5": "a device, not a weights file",
+    "folder.h5": "a directory, not a weights file",
+    "truncated-half.h5": "corrupt or truncated HDF5 file",
+    "superblock-eof-huge.h5": "corrupt or truncated HDF5 file",
+}
+
+
+def test_the_corpus_holds_every_hdf5_attack_of_issue_23(corpus):
+    pytest.importorskip("h5py", reason="the Keras files of the corpus need h5py (pip install h5py)")
+    manifest = json.load(open(os.path.join(corpus, "manifest.json")))
+    keras = {e["file"] for e in manifest if e["loader"] == "keras"}
+    assert set(HDF5_ATTACKS) <= keras
+    assert len(keras) >= 50
+
+
+@pytest.mark.parametrize("name", sorted(HDF5_ATTACKS))
+def test_hdf5_messages_say_what_is_wrong(corpus, results, name):
+    pytest.importorskip("h5py", reason="the Keras files of the corpus need h5py (pip install h5py)")
+    (r,) = [r for r in results if r["file"] == name]
+    assert r["error"] == "WeightsError" and r["ok"], r
+    assert r["message"].startswith(os.path.join(corpus, name) + ": "), r["message"]
+    import re
+    assert re.search(HDF5_ATTACKS[name], r["message"]), r["message"]
+
+
+def test_nothing_outside_the_file_is_ever_read(corpus, results):
+    """The secret beside the crafted files would be the model's weights if any link were followed:
+    every file that points at it (or at /etc/passwd, a FIFO, another HDF5 file) is refused
+    before a byte of it is read, and the FIFO's writer end never opened."""
+    pytest.importorskip("h5py", reason="the Keras files of the corpus need h5py (pip install h5py)")
+    outside = [r for r in results if r["file"].startswith(("external-", "vds-", "extlink-"))]
+    assert len(outside) >= 8
+    assert all(r["error"] == "WeightsError" and r["seconds"] < 0.5 for r in outside), outside
+
+
+def test_the_valid_unusual_hdf5_files_load_their_values(corpus):
+    """gzip+shuffle, lzf+shuffle, chunks overhanging the end, big-endian, float16: decoded by
+    minires (not by HDF5's filters) into the very values written."""
+    pytest.importorskip("h5py", reason="the Keras files of the corpus need h5py (pip install h5py)")
+    import numpy as np
+    import hostile_hdf5
+    for name in ("gzip-shuffle.h5", "lzf.h5", "chunked-edges.h5", "big-endian.h5", "float16.h5"):
+        model = hostile_hdf5.load_into_tiny(os.path.join(corpus, name))
+        want = np.linspace(-1, 1, 64, dtype=np.float32)
+        if name == "float16.h5":
+            want = want.astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(model.bn1.running_mean, want, err_msg=name)
+
+
+def test_byte_mutated_keras_files_load_or_refuse_without_crash_or_hang(tmp_path):
+    """Flips, hostile 8-byte splices and cuts of both Keras-written files reach libhdf5's own
+    parser (C): run in the worker process, each must load or end in a WeightsError, in time
+    and bounded memory (a vlen string that lies about its length was 4 GiB and 10 s before)."""
+    pytest.importorskip("h5py", reason="the Keras files need h5py (pip install h5py)")
+    import hostile_hdf5
+    entries = []
+    hostile_hdf5.write_hdf5_mutants(str(tmp_path), entries, count=int(os.environ.get("MINIRES_FUZZ_EXAMPLES", 40)))
+    json.dump([dict(file=f, loader=loader, expect=e, what=w) for f, loader, e, w in entries],
+              open(tmp_path / "manifest.json", "w"))
+    results = corpus_check.check_corpus(str(tmp_path))
+    print("\n" + corpus_check.summarise(results))
+    assert all(r["ok"] for r in results), corpus_check.summarise(results)
+    assert {r["error"] for r in results} == {None, "WeightsError"}      # the mutations reach the checks

@@ -120,7 +120,7 @@ def test_bad_files(tmp_path):
     shutil.copy(os.path.join(FILES, "tiny_v1_legacy.h5"), tmp_path / "nan.h5")
     with h5py.File(tmp_path / "nan.h5", "r+") as f:
         f["conv1_bn/conv1_bn/gamma"][0] = np.nan
-    with pytest.raises(WeightsError, match="'conv1_bn' gamma holds non-finite values"):
+    with pytest.raises(WeightsError, match=r"'conv1_bn' gamma \(the model's bn1.weight\) holds non-finite values"):
         load_keras_weights(model, tmp_path / "nan.h5")
 
 
@@ -150,3 +150,30 @@ def test_classify_uses_the_models_keras_preprocessing():
     p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     assert [i for i, _, _ in top] == list(np.argsort(-p)[:2])
     assert top[0][2] == pytest.approx(p.max(), rel=1e-5)
+
+
+def test_a_file_that_fails_anywhere_leaves_the_model_untouched(tmp_path):
+    """All or nothing: the last layer's weight out of range fails the load after every other
+    layer has been read; the model keeps every value it had."""
+    src, bad = os.path.join(FILES, "tiny_v1_legacy.h5"), tmp_path / "late.h5"
+    shutil.copy(src, bad)
+    with h5py.File(bad, "r+") as f:
+        kernel = f["predictions/predictions/kernel"][()].astype(np.float64)
+        kernel[-1, -1] = 1e300                                 # finite in float64, inf as float32
+        del f["predictions/predictions/kernel"]
+        f["predictions/predictions/kernel"] = kernel
+    model = tiny_model("tiny_v1")
+    before = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    with pytest.raises(WeightsError, match=r"'predictions' kernel \(the model's fc.weight\) holds non-finite "
+                                           r"values as float32 \(e.g. inf\)"):
+        load_keras_weights(model, bad)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_the_reader_never_raises_h5py_errors(tmp_path):
+    """A file h5py opens but cannot read (a dataset's bytes cut off) is a WeightsError naming the file."""
+    raw = open(os.path.join(FILES, "tiny_v1.weights.h5"), "rb").read()
+    (tmp_path / "cut.weights.h5").write_bytes(raw[:len(raw) - 4096])
+    with pytest.raises(WeightsError, match="cut.weights.h5: "):
+        load_keras_weights(tiny_model("tiny_v1"), tmp_path / "cut.weights.h5")

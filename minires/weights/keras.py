@@ -26,43 +26,15 @@ import re
 import numpy as np
 
 from .common import WeightsError
+from .hdf5 import HDF5_MAGIC, Tensor, child, children, guarded, memory_cap, open_hdf5, string_list
 
-MAX_LAYERS = 10_000          # ResNet-152 has ~900 Keras layers
-MAX_NAME = 512
+MAX_LAYERS = 1_500           # keras.applications' ResNet-152 has 311 layers with weights (over 500 in all)
 BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError("reading Keras weight files needs h5py: pip install 'minires[keras]' "
-                          "(or pip install h5py)") from None
-    return h5py
 
 
 def is_hdf5(path):
     with open(path, "rb") as f:
         return f.read(8) == HDF5_MAGIC
-
-
-def _text(value, what):
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str) or len(value) > MAX_NAME:
-        raise WeightsError(f"{what} is not a short string ({type(value).__name__})")
-    return value
-
-
-def _names(attr, what):
-    """An HDF5 attribute holding a list of names -> a list of str (bounded)."""
-    arr = np.asarray(attr)
-    if arr.ndim != 1 or arr.size > MAX_LAYERS:
-        raise WeightsError(f"{what}: expected a list of at most {MAX_LAYERS} names, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "OSU":
-        raise WeightsError(f"{what}: expected names, got {arr.dtype}")
-    return [_text(v, what) for v in arr.tolist()]
 
 
 def _role(weight_name):
@@ -71,75 +43,81 @@ def _role(weight_name):
 
 
 class open_keras_file:
-    """``with open_keras_file(path) as (layout, layers):`` the file's layers, datasets unread.
+    """``with open_keras_file(path) as (layout, layers):`` the file's layers, datasets checked, unread.
 
-    layout: 'legacy' or 'keras3'; layers: {name: [(role, dataset)]} in the file's order.
+    layout: 'legacy' or 'keras3'; layers: {name: [(role, hdf5.Tensor)]} in the file's order.
+    The file is read under :mod:`.hdf5`'s rules (nothing outside it, hard links only, no
+    external or virtual storage, bounded decoding); every failure is a ``WeightsError``.
     """
 
     def __init__(self, path):
         self.path = os.fspath(path)
+        self._stack = None
 
     def __enter__(self):
-        h5py = _h5py()
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"no weights file at {self.path}")
-        if not is_hdf5(self.path):
-            raise WeightsError(f"{self.path}: not an HDF5 file (a Keras .h5 / .weights.h5 starts with "
-                               f"\\x89HDF), so not a Keras weights file")
-        try:
-            self.f = h5py.File(self.path, "r")
-        except OSError as e:
-            raise WeightsError(f"{self.path}: corrupt or truncated HDF5 file ({e})") from e
-        try:
-            return self._layers()
-        except WeightsError as e:
-            self.f.close()
-            raise WeightsError(f"{self.path}: {e}") from e
-        except (KeyError, OSError, ValueError, TypeError) as e:
-            self.f.close()
-            raise WeightsError(f"{self.path}: corrupt Keras weights file ({type(e).__name__}: {e})") from e
+        import contextlib
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(guarded(self.path))
+            f = stack.enter_context(open_hdf5(self.path))
+            with memory_cap((256 << 20) + 2 * os.path.getsize(self.path)):      # names only: no values read here
+                result = self._layers(f)
+            self._stack = stack.pop_all()
+        return result
 
     def __exit__(self, *exc):
-        self.f.close()
+        if self._stack is not None:
+            self._stack.close()
 
-    def _layers(self):
-        h5py = _h5py()
-        root = self.f
+    def _layers(self, f):
+        root = f
         if "layer_names" not in root.attrs and "model_weights" in root:   # a whole-model .h5 (model.save)
-            root = root["model_weights"]
-        if "layer_names" in root.attrs:
-            layers = {}
-            for name in _names(root.attrs["layer_names"], "layer_names"):
-                if name not in root or not isinstance(root[name], h5py.Group):
-                    raise WeightsError(f"layer_names lists {name!r} but the file has no group of that name")
-                group = root[name]
-                weight_names = _names(group.attrs.get("weight_names", []), f"{name}: weight_names")
-                if weight_names:
-                    items = []
-                    for w in weight_names:
-                        ds = group.get(w)
-                        if not isinstance(ds, h5py.Dataset):
-                            raise WeightsError(f"layer {name!r} lists weight {w!r} but holds no such dataset")
-                        items.append((_role(w), ds))
-                    layers[name] = items
-            return "legacy", layers
-        if "layers" in root and isinstance(root["layers"], h5py.Group):
-            layers = {}
-            groups = list(root["layers"].items())
-            if len(groups) > MAX_LAYERS:
-                raise WeightsError(f"more than {MAX_LAYERS} layers")
-            for gname, group in groups:
-                vars_ = group.get("vars") if isinstance(group, h5py.Group) else None
-                if not isinstance(vars_, h5py.Group) or not len(vars_):
-                    continue
-                name = _text(vars_.attrs.get("name", gname), f"layers/{gname}/vars name")
-                keys = sorted(vars_.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-                if not all(k.isdigit() for k in keys) or len(keys) > 8:
-                    raise WeightsError(f"layers/{gname}/vars: expected datasets 0, 1, ..., got {keys[:8]}")
-                layers[name] = [(k, vars_[k]) for k in keys]
-            return "keras3", layers
+            root = child(f, "model_weights", "model_weights")
+        names = string_list(root, "layer_names", "layer_names", MAX_LAYERS)
+        if names is not None:
+            return "legacy", _legacy_layers(root, names)
+        group = child(root, "layers", "layers") if "layers" in root else None
+        if group is not None and hasattr(group, "keys"):
+            return "keras3", _keras3_layers(group)
         raise WeightsError("neither a legacy Keras weights file (no 'layer_names' attribute) nor a Keras 3 "
                            ".weights.h5 (no 'layers' group)")
+
+
+def _legacy_layers(root, names):
+    """Keras 1/2: ``layer_names`` on the root, ``weight_names`` on each layer's group."""
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise WeightsError(f"layer_names lists {twice!r} more than once; Keras names each layer once")
+    layers = {}
+    for name in names:
+        group = child(root, name, f"layer {name!r}")
+        if group is None or not hasattr(group, "keys"):
+            raise WeightsError(f"layer_names lists {name!r} but the file has no group of that name")
+        weight_names = string_list(group, "weight_names", f"layer {name!r}") or []
+        items = []
+        for w in weight_names:
+            ds = child(group, w, f"layer {name!r} weight {w!r}")
+            if ds is None:
+                raise WeightsError(f"layer {name!r} lists weight {w!r} but holds no such dataset")
+            items.append((_role(w), Tensor(ds, f"layer {name!r} weight {w!r}")))
+        if items:
+            layers[name] = items
+    return layers
+
+
+def _keras3_layers(group):
+    """Keras 3: ``layers/<group>/vars/0, 1, ...``."""
+    layers = {}
+    for gname, sub in children(group, "layers"):
+        vars_ = child(sub, "vars", f"layers/{gname}") if hasattr(sub, "keys") and "vars" in sub else None
+        if vars_ is None or not hasattr(vars_, "keys") or not len(vars_):
+            continue
+        name = (string_list(vars_, "name", f"layers/{gname}/vars", 1) or [gname])[0]
+        keys = sorted(vars_.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+        if not all(k.isdigit() for k in keys) or len(keys) > 8:
+            raise WeightsError(f"layers/{gname}/vars: expected datasets 0, 1, ..., got {keys[:8]}")
+        layers[name] = [(k, Tensor(child(vars_, k, f"layers/{gname}/vars/{k}"), f"layers/{gname}/vars/{k}"))
+                        for k in keys]
+    return layers
 
 
 def guess_keras_model(layer_names):
@@ -216,7 +194,7 @@ def state_dict_from_keras(model, layers, ordered_by_name=True):
             + ("; " if missing and unexpected else "")
             + (f"{len(unexpected)} layers in the file it does not have (e.g. {', '.join(unexpected[:3])})"
                if unexpected else ""))
-    state = {}
+    plan = []                                      # every shape checked before any value is read
     for name, module in want:
         fname, items = have[name.replace("/", "_")]
         expected = _expected(module, name)
@@ -236,13 +214,29 @@ def state_dict_from_keras(model, layers, ordered_by_name=True):
             if tuple(ds.shape) != tuple(want_shape) or dtype.kind != "f" or dtype.itemsize > 8:
                 raise WeightsError(f"layer {fname!r} {role} has shape {tuple(ds.shape)} and dtype {dtype}, "
                                    f"the model needs {tuple(want_shape)} floats (another width or number of classes?)")
-            value = np.asarray(ds[()], dtype=np.float64 if dtype.itemsize == 8 else np.float32)
-            if not np.all(np.isfinite(value)):
-                raise WeightsError(f"layer {fname!r} {role} holds non-finite values")
-            state[f"{prefix}.{suffix}"] = np.ascontiguousarray(value if axes is None else value.transpose(axes))
+            plan.append((f"{prefix}.{suffix}", ds, target.dtype, axes, f"layer {fname!r} {role}"))
         if hasattr(module, "num_batches_tracked"):    # Keras keeps no count: a fresh one
-            state[f"{prefix}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+            plan.append((f"{prefix}.num_batches_tracked", None, None, None, None))
+    state = {}
+    for key, ds, dtype, axes, what in plan:
+        if ds is None:
+            state[key] = np.array(0, dtype=np.int64)
+            continue
+        value = _read(ds, dtype)
+        if not np.all(np.isfinite(value)):
+            bad = value.ravel()[~np.isfinite(value.ravel())][0]
+            raise WeightsError(f"{what} (the model's {key}) holds non-finite values as {np.dtype(dtype)} "
+                               f"(e.g. {bad}): a value too large for the model's dtype, or NaN/inf in the file")
+        state[key] = np.ascontiguousarray(value if axes is None else value.transpose(axes))
     return state
+
+
+def _read(ds, dtype):
+    """A checked tensor's values as the model's ``dtype``: an HDF5 :class:`~.hdf5.Tensor` or an array."""
+    if hasattr(ds, "read"):
+        return ds.read(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(ds).astype(dtype)
 
 
 def load_keras_weights(model, path):
