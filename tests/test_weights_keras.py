@@ -177,3 +177,12 @@ def test_the_reader_never_raises_h5py_errors(tmp_path):
     (tmp_path / "cut.weights.h5").write_bytes(raw[:len(raw) - 4096])
     with pytest.raises(WeightsError, match="cut.weights.h5: "):
         load_keras_weights(tiny_model("tiny_v1"), tmp_path / "cut.weights.h5")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_predict_refuses_a_fifo_before_reading_it(tmp_path):
+    """`minires predict --weights` on a FIFO hung in HDF5's open (and in the format check) before."""
+    fifo = tmp_path / "weights.h5"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightsError, match=r"weights.h5: a FIFO \(named pipe\), not a weights file"):
+        load_pretrained(str(fifo))

@@ -322,6 +322,21 @@ def write_npz_attacks(out, entries):
     add("not-npy.npz", "a zip with a ../ member that is no .npy")
 
 
+def write_special_files(out, entries):
+    """Paths that are not regular files: each loader refuses them before reading (a FIFO hung before)."""
+    for loader, ext in [("weights", "pth"), ("checkpoint", "npz"), ("torch", "pt")]:
+        fifo = os.path.join(out, f"fifo.{ext}")
+        if hasattr(os, "mkfifo") and not os.path.exists(fifo):
+            os.mkfifo(fifo)
+            entries.append((f"fifo.{ext}", loader, "error", f"a FIFO given to {loader} (a hang before)"))
+        folder = os.path.join(out, f"folder.{ext}")
+        os.makedirs(folder, exist_ok=True)
+        entries.append((f"folder.{ext}", loader, "error", f"a directory given to {loader}"))
+    if os.path.exists("/dev/zero") and not os.path.lexists(os.path.join(out, "dev-zero.pth")):
+        os.symlink("/dev/zero", os.path.join(out, "dev-zero.pth"))
+        entries.append(("dev-zero.pth", "weights", "error", "a link to /dev/zero (endless zeros)"))
+
+
 def write_corpus(out):
     os.makedirs(out, exist_ok=True)
     entries = []
@@ -329,6 +344,7 @@ def write_corpus(out):
     write_pth_attacks(out, entries)
     write_safetensors_attacks(out, entries)
     write_npz_attacks(out, entries)
+    write_special_files(out, entries)
     try:
         import h5py  # noqa: F401 -- the Keras files need it to be written (and read)
     except ImportError:

@@ -31,7 +31,7 @@ import os
 import zipfile
 
 from .checkpoint import load_checkpoint, read_npz, save_checkpoint
-from .common import WeightsError, atomic_write
+from .common import WeightsError, atomic_write, open_regular_file
 from .pth import extract_state_dict, read_torch_legacy, read_torch_zip
 from .safetensors import read_safetensors, write_safetensors
 
@@ -43,21 +43,25 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # a local file header / an empty 
 
 
 def detect_format(path):
-    """'torch-zip', 'torch-legacy', 'safetensors' or 'npz', from the file's first bytes."""
-    with open(path, "rb") as f:
+    """'torch-zip', 'torch-legacy', 'safetensors' or 'npz', from the file's first bytes.
+
+    The path must name a regular file: a FIFO, a device or a directory is refused before
+    anything is read from it (:func:`~.common.open_regular_file`).
+    """
+    with open_regular_file(path) as f:
         head = f.read(512)
-    if head[:4] in _ZIP_MAGICS:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise WeightsError(f"{os.fspath(path)}: truncated or corrupt zip archive ({e})") from e
-        if any(n.endswith("/data.pkl") for n in names):
-            return "torch-zip"
-        if names and all(n.endswith(".npy") for n in names):
-            return "npz"
-        raise WeightsError(f"{os.fspath(path)}: a zip archive holding neither '<prefix>/data.pkl' "
-                           f"(torch.save) nor only .npy files (npz); entries: {names[:5]}")
+        if head[:4] in _ZIP_MAGICS:
+            try:
+                with zipfile.ZipFile(f) as zf:
+                    names = zf.namelist()
+            except (zipfile.BadZipFile, EOFError, ValueError) as e:
+                raise WeightsError(f"{os.fspath(path)}: truncated or corrupt zip archive ({e})") from e
+            if any(n.endswith("/data.pkl") for n in names):
+                return "torch-zip"
+            if names and all(n.endswith(".npy") for n in names):
+                return "npz"
+            raise WeightsError(f"{os.fspath(path)}: a zip archive holding neither '<prefix>/data.pkl' "
+                               f"(torch.save) nor only .npy files (npz); entries: {names[:5]}")
     if head[:1] == b"\x80":
         return "torch-legacy"
     if len(head) >= 9 and head[8:9] == b"{":

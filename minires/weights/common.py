@@ -3,6 +3,7 @@ writes that leave no litter, bfloat16 widening."""
 import contextlib
 import os
 import re
+import stat
 import tempfile
 
 import numpy as np
@@ -73,6 +74,34 @@ class OutputBudget:
                                f"({self.expansion}x the file's {self.file_size} bytes + {self.slack >> 20} MiB); "
                                "refusing a file that expands that much")
         self.left -= nbytes
+
+
+# ------------------------------------------------------------------ opening a file from a stranger
+def open_regular_file(path):
+    """Open ``path`` for reading, without blocking, and make sure it is a regular file.
+
+    ``O_NONBLOCK``: opening a FIFO for reading otherwise waits for a writer forever. The
+    check is ``fstat`` on the descriptor we opened, so the file cannot be swapped for
+    another between the check and the read.
+    """
+    path = os.fspath(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no weights file at {path}") from None
+    except IsADirectoryError:
+        raise WeightsError(f"{path}: a directory, not a weights file") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise WeightsError(f"{path}: {kind}, not a weights file; refusing to read it")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 # ------------------------------------------------------------------ atomic writes, no litter

@@ -31,12 +31,11 @@ Anything h5py raises on a corrupt file (OSError, KeyError, RuntimeError ...) bec
 """
 import contextlib
 import os
-import stat
 import zlib
 
 import numpy as np
 
-from .common import WeightsError
+from .common import WeightsError, open_regular_file
 
 MAX_CHILDREN = 10_000        # links in one group: ResNet-152 has ~900 Keras layers
 MAX_DEPTH = 32               # '/'-separated parts of a name; nesting of groups
@@ -60,33 +59,6 @@ def h5py_module():
 
 
 # ------------------------------------------------------------------ rule 1: this file, a regular one
-def open_regular_file(path):
-    """Open ``path`` for reading, without blocking, and make sure it is a regular file.
-
-    ``O_NONBLOCK``: opening a FIFO for reading otherwise waits for a writer forever. The
-    check is ``fstat`` on the descriptor we opened, so the file cannot be swapped for
-    another between the check and the read.
-    """
-    path = os.fspath(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no weights file at {path}") from None
-    except IsADirectoryError:
-        raise WeightsError(f"{path}: a directory, not a weights file") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
-        raise WeightsError(f"{path}: {kind}, not a weights file; refusing to read it")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
 @contextlib.contextmanager
 def open_hdf5(path):
     """``with open_hdf5(path) as f:`` an ``h5py.File`` read through a file object we opened (rule 1)."""

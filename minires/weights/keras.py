@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from .common import WeightsError
+from .common import WeightsError, open_regular_file
 from .hdf5 import HDF5_MAGIC, Tensor, child, children, guarded, memory_cap, open_hdf5, string_list
 
 MAX_LAYERS = 1_500           # keras.applications' ResNet-152 has 311 layers with weights (over 500 in all)
@@ -33,7 +33,8 @@ BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def is_hdf5(path):
-    with open(path, "rb") as f:
+    """Whether ``path`` starts with HDF5's signature (a FIFO, device or directory is a WeightsError)."""
+    with open_regular_file(path) as f:
         return f.read(8) == HDF5_MAGIC
 
 

@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from .common import WeightsError, OutputBudget, check_shape
+from .common import WeightsError, OutputBudget, check_shape, open_regular_file
 
 MAX_RATIO = 100                # declared bytes <= 100 x file size + 16 MiB (savez_compressed of zeros ~ 1000x)
 MAX_HEADER_BYTES = 10_000      # NumPy's own limit for an .npy header
@@ -86,24 +86,22 @@ def read_npz_arrays(path):
     A file that is not a zip archive (a text file, say) is refused as "not a minires
     checkpoint", saying why -- never with NumPy's advice to allow pickles.
     """
-    file_size = os.path.getsize(path)
-    with open(path, "rb") as f:
+    with open_regular_file(path) as f:
+        file_size = os.fstat(f.fileno()).st_size
         head = f.read(4)
-    if head not in ZIP_MAGICS:
-        what = "it is empty" if not head else f"it starts with {head!r}, not a zip signature 'PK\\x03\\x04'"
-        if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
-            what += " (it looks like text)"
-        raise not_a_checkpoint(path, what)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            arrays = {}
-            for info in _check_directory(path, zf, file_size):
-                arrays[info.filename[:-len(".npy")]] = _read_member(zf, info)
-    except WeightsError:
-        raise
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as e:      # BadZipFile, CRC mismatch, zlib.error, EOFError, a bad .npy header ...
-        raise WeightsError(f"{os.fspath(path)}: corrupt or truncated .npz ({type(e).__name__}: {e})") from e
+        if head not in ZIP_MAGICS:
+            what = "it is empty" if not head else f"it starts with {head!r}, not a zip signature 'PK\\x03\\x04'"
+            if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+                what += " (it looks like text)"
+            raise not_a_checkpoint(path, what)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                arrays = {}
+                for info in _check_directory(path, zf, file_size):
+                    arrays[info.filename[:-len(".npy")]] = _read_member(zf, info)
+        except WeightsError:
+            raise
+        except Exception as e:      # BadZipFile, CRC mismatch, zlib.error, EOFError, a bad .npy header ...
+            raise WeightsError(f"{os.fspath(path)}: corrupt or truncated .npz ({type(e).__name__}: {e})") from e
     return arrays
 
