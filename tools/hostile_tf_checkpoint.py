@@ -3,7 +3,9 @@ encoder that writes them (tests/test_weights_tf_checkpoint.py builds its crafted
 
 The encoder is minires.weights.tf_checkpoint read backwards: protobuf fields, prefix-compressed
 records in blocks with restart points, each block with its compression byte and masked CRC32C,
-an index block, the footer with its magic number, and the data shards. A valid checkpoint is
+an index block, the footer with its magic number, and the data shards (TensorFlow 2.21's
+``tf.train.load_checkpoint`` reads what it writes: one block, several, snappy-compressed -- checked
+by hand, since TensorFlow is no test dependency). A valid checkpoint is
 built, then changed in exactly one place, so each file tests one check. Each case must end in a
 ``WeightsError`` within 2 s and 48 MiB + 8 x the listed file's size (loader "tf-checkpoint":
 ``read_tf_checkpoint``). The listed name is the ``.index`` file, or the folder for the cases

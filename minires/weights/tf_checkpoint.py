@@ -226,7 +226,7 @@ def _records(block, what):
         shared, pos = varint(block, pos, what, 5)
         unshared, pos = varint(block, pos, what, 5)
         size, pos = varint(block, pos, what, 5)
-        restart = r < count and restarts[r] == start
+        restart = bool(r < count and restarts[r] == start)
         if shared > len(key) or restart and shared or shared + unshared > MAX_KEY_BYTES:
             raise WeightsError(f"{what}: a record at {start} shares {shared} bytes of a {len(key)}-byte key "
                                f"and adds {unshared} (a restart shares none; keys of <= {MAX_KEY_BYTES} bytes)")
