@@ -43,7 +43,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .common import OutputBudget, WeightsError, bfloat16_to_float32, check_shape
+from .common import OutputBudget, WeightsError, bfloat16_to_float32, check_shape, open_regular_file
 from .crc32c import crc32c, unmask
 from .wire import message, snappy_decompress, varint
 
@@ -83,7 +83,8 @@ class Entry(NamedTuple):
 
 # ------------------------------------------------------------------ files: stat first, never a FIFO
 def _stat_regular(path):
-    """Size of the regular file at ``path``; a FIFO, device or folder is refused before any open."""
+    """Size of the regular file at ``path``; a FIFO, device or folder is refused before any open
+    (and opened with ``common.open_regular_file``, which checks again what it opened)."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
@@ -91,20 +92,11 @@ def _stat_regular(path):
     return st.st_size
 
 
-def _open_regular(path):
-    """Open for reading without blocking (a FIFO swapped in after the stat cannot hang us)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise WeightsError(f"{path}: not a regular file")
-    return os.fdopen(fd, "rb")
-
-
 def _read_exactly(path, limit, what):
     size = _stat_regular(path)
     if size > limit:
         raise WeightsError(f"{path}: {size} bytes; {what} of at most {limit} bytes expected")
-    with _open_regular(path) as f:
+    with open_regular_file(path) as f:
         raw = f.read(size + 1)
     if len(raw) != size:
         raise WeightsError(f"{path}: changed while being read ({len(raw)} bytes, not {size})")
@@ -356,7 +348,7 @@ class TFCheckpoint:
         if budget is not None:
             budget.charge(math.prod(e.shape) * e.dtype.itemsize, f"{path}: {key!r}")
         if e.shard_id not in self._files:
-            self._files[e.shard_id] = _open_regular(path)
+            self._files[e.shard_id] = open_regular_file(path)
         f, buf = self._files[e.shard_id], np.empty(e.size, np.uint8)
         f.seek(e.offset)
         got = f.readinto(buf) if e.size else 0            # exactly size bytes, never more
