@@ -205,7 +205,7 @@ def edit_hdf5(path, data):
                                   compression=compression if value.shape else None,
                                   shuffle=bool(value.shape) and data.draw(st.booleans(), label="shuffle"))
             if value.shape and data.draw(st.booleans(), label="raw chunk"):
-                ds.id.write_direct_chunk((0,) * value.ndim, data.draw(st.binary(max_size=300), label="bytes"),
+                ds.id.write_direct_chunk((0,) * value.ndim, data.draw(st.binary(min_size=1, max_size=300), label="bytes"),
                                          filter_mask=data.draw(st.integers(0, 3), label="mask"))
         elif edit == "link":
             del f[name]

@@ -173,3 +173,11 @@ def test_byte_mutated_keras_files_load_or_refuse_without_crash_or_hang(tmp_path)
     print("\n" + corpus_check.summarise(results))
     assert all(r["ok"] for r in results), corpus_check.summarise(results)
     assert {r["error"] for r in results} == {None, "WeightsError"}      # the mutations reach the checks
+
+
+def test_the_corpus_holds_the_tensorflow_checkpoints_of_issue_24(corpus, results):
+    """tools/hostile_tf_checkpoint.py: each crafted checkpoint is refused by read_tf_checkpoint."""
+    tf = [r for r in results if any(e["file"] == r["file"] and e["loader"] == "tf-checkpoint"
+                                     for e in json.load(open(os.path.join(corpus, "manifest.json"))))]
+    assert len(tf) >= 30
+    assert all(r["ok"] and r["error"] == "WeightsError" for r in tf), [r for r in tf if not r["ok"]]

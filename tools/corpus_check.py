@@ -38,6 +38,9 @@ def _loader(name):
     if name == "keras":
         from hostile_hdf5 import load_into_tiny
         return load_into_tiny
+    if name == "tf-checkpoint":
+        from minires.weights.tf_checkpoint import read_tf_checkpoint
+        return read_tf_checkpoint
     return {"weights": load_weights, "checkpoint": load_checkpoint, "torch": load_torch}[name]
 
 

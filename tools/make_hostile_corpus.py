@@ -13,11 +13,12 @@ The payloads are harmless by construction: each would only create a marker file
 (``OUT_DIR/MARKER-<name>``) if it ever ran, and the check fails if any marker exists.
 Nothing here deletes, downloads or runs anything else.
 
-The Keras (HDF5) files of issue 23 are written by :mod:`hostile_hdf5` (beside this script).
+The Keras (HDF5) files of issue 23 are written by :mod:`hostile_hdf5`, the TensorFlow
+checkpoints of issue 24 by :mod:`hostile_tf_checkpoint` (both beside this script).
 
 ``manifest.json`` lists each file with the loader to use ("weights": load_weights,
 "checkpoint": load_checkpoint, "torch": load_torch, "keras": load_keras_weights into a
-tiny Keras ResNet) and what must happen: "error" (a
+tiny Keras ResNet, "tf-checkpoint": read_tf_checkpoint) and what must happen: "error" (a
 WeightsError) or "load" (a valid if unusual file: big-endian, Fortran order).
 The checking itself lives in :mod:`corpus_check` (beside this script).
 """
@@ -34,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus_check import check_corpus, summarise  # noqa: E402
 from hostile_hdf5 import write_hdf5_attacks  # noqa: E402
+from hostile_tf_checkpoint import write_tf_checkpoint_attacks  # noqa: E402
 
 LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
 
@@ -345,6 +347,7 @@ def write_corpus(out):
     write_safetensors_attacks(out, entries)
     write_npz_attacks(out, entries)
     write_special_files(out, entries)
+    write_tf_checkpoint_attacks(out, entries)
     try:
         import h5py  # noqa: F401 -- the Keras files need it to be written (and read)
     except ImportError:
