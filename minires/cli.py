@@ -202,6 +202,8 @@ def cmd_predict(args):
               file=sys.stderr)
     else:
         model = load_pretrained(args.weights, args.model, device=args.device)
+        if getattr(model, "weights_note", None):
+            print(f"note: {model.weights_note}", file=sys.stderr)
     classes = model.fc.weight.shape[0]
     if args.topk > classes:
         raise UsageError(f"--topk must be at most the model's number of classes ({classes}), got {args.topk}")
@@ -300,11 +302,12 @@ def build_parser():
                                    "Without --weights the model's weights are random, and a warning says so.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
     p.add_argument("--weights", help="a .pth (torch.save), .safetensors or .npz state_dict, e.g. torchvision's "
-                                     "resnet50-0676ba61.pth, or a Keras .h5 / .weights.h5 (preprocessing then "
-                                     "Keras's, chosen from the file) (default: none, random weights, with a warning)")
+                                     "resnet50-0676ba61.pth, or a Keras .h5 / .weights.h5 or a TensorFlow checkpoint "
+                                     "(x.ckpt, as given to save_weights; preprocessing then Keras's, chosen from the "
+                                     "file) (default: none, random weights, with a warning)")
     p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL",
-                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50 (Keras files: from "
-                        "their layer names); resnet50 without --weights")
+                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50 (Keras files and "
+                        "checkpoints: from their layers); resnet50 without --weights")
     p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
     p.add_argument("--resize", type=positive_int(None),
                    help="shorter side before the crop (default: 256; 232 for the V2 weights)")

@@ -53,9 +53,11 @@ def load_pretrained(path, model=None, device="cpu"):
     raise an error listing the first missing, unexpected and mis-shaped entries.
     """
     from .weights import load_weights
+    from .weights.keras import is_hdf5, is_tf_checkpoint
+    if is_tf_checkpoint(path):
+        return load_keras_pretrained(path, model, device)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weights file at {path}")
-    from .weights.keras import is_hdf5
     if is_hdf5(path):
         return load_keras_pretrained(path, model, device)
     name = model or guess_model(path)
@@ -87,14 +89,16 @@ def random_model(name="resnet50", device="cpu", seed=0):
 
 
 def load_keras_pretrained(path, model=None, device="cpu"):
-    """A Keras-flavoured minires model (eval mode, logits out) holding the Keras weights in ``path``;
-    its ``preprocessing`` attribute says how to prepare images ("caffe" or "tf")."""
+    """A Keras-flavoured minires model (eval mode, logits out) holding the Keras weights in ``path``
+    (an .h5, a .weights.h5 or a TensorFlow checkpoint); its ``preprocessing`` attribute says how to
+    prepare images ("caffe" or "tf"), its ``weights_note`` how the file's layers were paired with
+    the model's when their names were lost (None when by name)."""
     from .models import KERAS_MODELS
     from .weights.keras import keras_file_info, load_keras_weights
-    guessed, num_classes = keras_file_info(path)
+    guessed, num_classes, how = keras_file_info(path)
     name = model or guessed
     if name is None:
-        raise ValueError(f"cannot tell which Keras ResNet {os.path.basename(path)} holds from its layer names; "
+        raise ValueError(f"cannot tell which Keras ResNet {os.path.basename(path)} holds from its layers; "
                          f"give it with --model (one of: {', '.join(KERAS_MODELS)})")
     if name not in KERAS_MODELS:
         raise ValueError(f"{os.path.basename(path)} is a Keras weights file; --model must be one of "
@@ -104,6 +108,9 @@ def load_keras_pretrained(path, model=None, device="cpu"):
                          "a feature extractor's weights (include_top=False) cannot classify")
     net = get_model(name, num_classes=num_classes, classifier_activation=None)
     load_keras_weights(net, path)
+    net.weights_note = None if how == "names" else (
+        f"{os.path.basename(path)}'s layer names are TensorFlow's own, not the tutorial's (its blocks drop "
+        f"name=), so its layers were paired with {name}'s in the order the tutorial's code creates them")
     return net.to(device).eval()
 
 

@@ -125,7 +125,7 @@ def test_bad_files(tmp_path):
 
 
 def test_file_info_and_predict_refuses_unknown_keras_net():
-    assert keras_file_info(os.path.join(FILES, "tiny_v2.weights.h5")) == (None, 5)
+    assert keras_file_info(os.path.join(FILES, "tiny_v2.weights.h5")) == (None, 5, "names")
     with pytest.raises(ValueError, match="cannot tell which Keras ResNet"):
         load_pretrained(os.path.join(FILES, "tiny_v2.weights.h5"))
 

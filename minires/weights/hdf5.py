@@ -131,14 +131,17 @@ def child(group, name, what):
     return node
 
 
-def children(group, what):
-    """[(name, object)] of a group, in HDF5's (alphabetical) order, through hard links only."""
+def children(group, what, skip=()):
+    """[(name, object)] of a group but those named in ``skip``, in HDF5's (alphabetical) order,
+    through hard links only."""
     h5py = h5py_module()
     n = len(group)                  # HDF5 keeps the count: no walk
     if n > MAX_CHILDREN:
         raise WeightsError(f"{what}: {n} entries in one group; at most {MAX_CHILDREN} are allowed")
     out = []
     for name in group:
+        if name in skip:
+            continue
         if len(name) > MAX_NAME:
             raise WeightsError(f"{what}: a name of {len(name)} characters")
         if _link_kind(h5py, group, name) != "hard":
