@@ -98,6 +98,17 @@ def write_hdf5_attacks(out, entries):
         f["conv1_bn"] = h5py.ExternalLink(os.path.join(out, "other.h5"), "/")
     add("extlink-group.h5", "a layer's whole group an external link")
 
+    for fname, where, what in [("extlink-keras3-layers.h5", "layers", "a Keras 3 file whose 'layers' is an external link to a FIFO"),
+                               ("extlink-keras3-vars.h5", "layers/conv2d/vars", "a Keras 3 layer's 'vars' an external link to a FIFO")]:
+        with h5py.File(_copy(out, fname, KERAS3), "r+") as f:
+            where = where if where in f else next(f"layers/{g}/vars" for g in f["layers"] if "vars" in f["layers"][g])
+            del f[where]
+            f[where] = h5py.ExternalLink(fifo, "/x")
+        add(fname, what)
+    with h5py.File(os.path.join(out, "extlink-model-weights.h5"), "w") as f:
+        f["model_weights"] = h5py.ExternalLink(fifo, "/")
+    add("extlink-model-weights.h5", "a whole-model file whose 'model_weights' is an external link to a FIFO")
+
     # -- links inside the file
     with h5py.File(_copy(out, "softlink-cycle.h5"), "r+") as f:
         del f[TARGET]

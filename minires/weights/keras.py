@@ -102,13 +102,13 @@ class open_keras_file:
             self._stack.close()
 
     def _layers(self, f):
-        root = f
-        if "layer_names" not in root.attrs and "model_weights" in root:   # a whole-model .h5 (model.save)
-            root = child(f, "model_weights", "model_weights")
+        root = f                                  # (never `name in group`: h5py follows links to answer it)
+        if "layer_names" not in root.attrs and child(f, "model_weights", "model_weights") is not None:
+            root = child(f, "model_weights", "model_weights")   # a whole-model .h5 (model.save)
         names = string_list(root, "layer_names", "layer_names", MAX_LAYERS)
         if names is not None:
             return "legacy", _legacy_layers(root, names)
-        group = child(root, "layers", "layers") if "layers" in root else None
+        group = child(root, "layers", "layers")
         if group is not None and hasattr(group, "keys"):
             layers = {}
             _keras3_layers(group, "", layers, [0])
@@ -157,13 +157,15 @@ def _keras3_layers(group, parent, layers, visited, depth=0, skip=()):
         if visited[0] > MAX_GROUPS:
             raise WeightsError(f"more than {MAX_GROUPS} layer groups; refusing to walk further")
         where = f"{parent}/{gname}" if parent else gname
-        vars_ = child(sub, "vars", where) if "vars" in sub else None
+        vars_ = child(sub, "vars", where)
         if not hasattr(vars_, "keys"):
             vars_ = None
         name = where
         if vars_ is not None and not parent:
             name = (string_list(vars_, "name", f"layers/{gname}/vars", 1) or [gname])[0]
         if vars_ is not None and len(vars_):
+            if len(vars_) > 8:
+                raise WeightsError(f"layers/{where}/vars: {len(vars_)} variables; a Keras layer has at most 8")
             keys = sorted(vars_.keys(), key=lambda k: int(k) if k.isdigit() else -1)
             if not all(k.isdigit() for k in keys) or len(keys) > 8:
                 raise WeightsError(f"layers/{where}/vars: expected datasets 0, 1, ..., got {keys[:8]}")
@@ -171,10 +173,9 @@ def _keras3_layers(group, parent, layers, visited, depth=0, skip=()):
                 raise WeightsError(f"two layers named {name!r}")
             layers[name] = [(k, Tensor(child(vars_, k, f"layers/{where}/vars/{k}"), f"layers/{where}/vars/{k}"))
                             for k in keys]
-        if "layers" in sub:                                       # a Functional or Sequential model
-            inner = child(sub, "layers", where)
-            if hasattr(inner, "keys"):
-                _keras3_layers(inner, name, layers, visited, depth + 1)
+        inner = child(sub, "layers", where)                       # a Functional or Sequential model
+        if hasattr(inner, "keys"):
+            _keras3_layers(inner, name, layers, visited, depth + 1)
         if any(n not in ("vars", "layers") for n in sub):        # a subclassed layer's attribute layers
             _keras3_layers(sub, name, layers, visited, depth + 1, skip=("vars", "layers"))
 
