@@ -70,6 +70,9 @@ def open_hdf5(path):
                                "so not a Keras weights file")
         raw.seek(0)
         try:
+            # A file object, not a name: HDF5 reads these bytes and opens nothing by this path again.
+            # locking=False: a reader needs no fcntl lock, and taking one fails on read-only mounts.
+            # HDF5 has no switch that stops it following external links or storage: rules 2-3 do.
             f = h5py.File(raw, "r", locking=False)
         except (OSError, ValueError, RuntimeError) as e:
             raise WeightsError(f"{path}: corrupt or truncated HDF5 file ({_short(e)})") from None
