@@ -110,7 +110,7 @@ def load_keras_pretrained(path, model=None, device="cpu"):
     load_keras_weights(net, path)
     net.weights_note = None if how == "names" else (
         f"{os.path.basename(path)}'s layer names are TensorFlow's own, not the tutorial's (its blocks drop "
-        f"name=), so its layers were paired with {name}'s in the order the tutorial's code creates them")
+        f"name=), so its layers were paired with {name}'s in the order Keras tracks them (as the tutorial's code assigns them)")
     return net.to(device).eval()
 
 

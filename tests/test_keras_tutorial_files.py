@@ -6,7 +6,7 @@ TensorFlow 2.21 with tf-keras (Keras 2) and, with the least edits Keras 3 needs
 Keras 3; set every variable (batch norms random), and saved the weights the three ways its
 readers would: model.save_weights("x.h5") and ("x.ckpt") under Keras 2, ("x.weights.h5") under
 Keras 3. Its blocks drop name=, so none of these files carries the tutorial's layer names:
-minires pairs their layers with its own in the order the tutorial's code creates them
+minires pairs their layers with its own in the order Keras tracks them (as the tutorial's code assigns them)
 (minires/weights/keras_structure.py). The files are committed xz-compressed with TensorFlow's
 probabilities and moving statistics; here they are loaded through the public loader and
 `minires predict`, in float32, and compared to 1e-4 relative.
@@ -83,7 +83,7 @@ def test_predict_recognises_the_tutorials_network_from_each_file(tutorial):
     depth, folder, expected = tutorial
     for name in ("keras2.h5", "keras2.ckpt", "keras3.weights.h5", ""):
         path = os.path.join(folder, name) if name else str(folder)
-        assert keras_file_info(path) == (f"tf_{depth}", 10, "creation order"), path
+        assert keras_file_info(path) == (f"tf_{depth}", 10, "tracking order"), path
         model = load_pretrained(path)
         assert type(model).__name__ == "TFResNet" and model.fc.weight.shape[0] == 10
         assert "paired with" in model.weights_note and f"tf_{depth}" in model.weights_note
@@ -98,7 +98,7 @@ def test_a_file_of_another_depth_is_refused_saying_what_differs(tutorial):
     model = model_for(other, expected)
     before = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
     for name in ("keras2.h5", "keras2.ckpt", "keras3.weights.h5"):
-        with pytest.raises(WeightsError, match=rf"matched by the order the tutorial's code creates its layers, "
+        with pytest.raises(WeightsError, match=rf"matched by the order Keras tracks the tutorial's layers, "
                                                rf"and that structure differs: the file holds .* this TFResNet has "
                                                rf".*\(the file looks like tf_{depth}'s\)"):
             load_keras_weights(model, os.path.join(folder, name))

@@ -165,9 +165,9 @@ class TFResNet(ChannelsLast, ResNet):
     """The seed's TensorFlow ResNet: torchvision's ResNet with TensorFlow's padding, Keras's batch
     norm, a softmax, and the seed's layer names (see the module docstring)."""
 
-    # Its weighted modules come in the order the tutorial's code creates its layers, so a file
+    # Its weighted modules come in the order Keras tracks the tutorial's layers, so a file
     # whose names TensorFlow lost pairs with them one by one (minires.weights.keras_structure).
-    matches_by_creation_order = True
+    matches_by_tracking_order = True
 
     def __init__(self, block, layers, num_classes=1000, include_top=True, classifier_activation="softmax",
                  in_channels=3, data_format="channels_first", preprocessing="tf"):

@@ -22,7 +22,7 @@ Mapping to minires (every module of a Keras-flavoured model carries ``keras_name
     BatchNormalization gamma, beta, moving_mean, moving_variance -> weight, bias, running_mean, running_var
 
 Layers are paired with the model's by name; where a file of the seed tutorial's own code lost
-the names (its blocks drop ``name=``), by the order that code creates them (:mod:`.keras_structure`).
+the names (its blocks drop ``name=``), by the order Keras tracks them (:mod:`.keras_structure`).
 
 The file is untrusted: it is read under :mod:`.hdf5`'s rules (nothing outside the file, no
 links, bounded decoding) or :mod:`.tf_checkpoint`'s, every dataset's dtype and shape is
@@ -37,7 +37,7 @@ import numpy as np
 
 from .common import WeightsError, open_regular_file
 from .hdf5 import HDF5_MAGIC, MAX_DEPTH, Tensor, child, children, guarded, memory_cap, open_hdf5, string_list
-from .keras_structure import checkpoint_layers, creation_key, guess_by_structure, match_by_creation_order
+from .keras_structure import checkpoint_layers, tracking_key, guess_by_structure, match_by_tracking_order
 
 MAX_LAYERS = 1_500           # keras.applications' ResNet-152 has 311 layers with weights (over 500 in all)
 MAX_GROUPS = 4_000           # groups walked in a Keras 3 file: the tutorial's ResNet-101 has 653
@@ -146,11 +146,11 @@ def _keras3_layers(group, parent, layers, visited, depth=0, skip=()):
     """Keras 3: each layer's group holds ``vars/0, 1, ...`` (its own variables, in its order) and, for a
     layer made of layers, theirs: under ``layers/`` for a Functional or Sequential model, under
     their attribute names (``conv1``, ``bn1``, ``downsample``) for a subclassed layer such as the
-    tutorial's blocks. Walked depth first, siblings in creation order (:func:`.creation_key`);
+    tutorial's blocks. Walked depth first, siblings in tracking order (:func:`.tracking_key`);
     a top-level layer is named as its ``vars.attrs["name"]`` says, a nested one by its path."""
     if depth > MAX_DEPTH:
         raise WeightsError(f"layers nested more than {MAX_DEPTH} deep (at {parent[:80]!r}...)")
-    for gname, sub in sorted(children(group, parent or "layers", skip), key=lambda c: creation_key(c[0])):
+    for gname, sub in sorted(children(group, parent or "layers", skip), key=lambda c: tracking_key(c[0])):
         if not hasattr(sub, "keys"):
             continue
         visited[0] += 1
@@ -236,8 +236,8 @@ def match_layers(model, layers):
     """[(model's layer name, module, file's layer name, items)] for every layer of ``model``.
 
     By name: the seed's '/' names and Keras 3's '_'-spelled ones are the same layer. Where the
-    names do not pair up and the model is the tutorial's (``matches_by_creation_order``), by the
-    order the tutorial's code creates its layers (:func:`.match_by_creation_order`), unless the
+    names do not pair up and the model is the tutorial's (``matches_by_tracking_order``), by the
+    order Keras tracks the tutorial's layers (:func:`.match_by_tracking_order`), unless the
     names say the file is another model's.
     """
     want = model.keras_layers()
@@ -248,8 +248,8 @@ def match_layers(model, layers):
     if not missing and not unexpected:
         return [(name, module) + have[name.replace("/", "_")] for name, module in want]
     guess = guess_keras_model(layers)
-    if getattr(model, "matches_by_creation_order", False) and (guess is None or guess.startswith("tf_")):
-        return match_by_creation_order(model, layers)
+    if getattr(model, "matches_by_tracking_order", False) and (guess is None or guess.startswith("tf_")):
+        return match_by_tracking_order(model, layers)
     guess = guess or guess_by_structure(layers)
     hint = f" (the file looks like {guess}'s)" if guess else ""
     raise WeightsError(
@@ -327,13 +327,13 @@ def load_keras_weights(model, path):
 
 def keras_file_info(path):
     """(model name or None, number of classes or None, how its layers pair with the model's:
-    'names' or 'creation order') of a Keras weights file or TensorFlow checkpoint."""
+    'names' or 'tracking order') of a Keras weights file or TensorFlow checkpoint."""
     with open_keras_file(path) as (layout, layers):
         name = guess_keras_model(layers)
         how = "names"
         if name is None:
             name = guess_by_structure(layers)
-            how = "creation order" if name else "names"
+            how = "tracking order" if name else "names"
         top = layers.get("predictions") or layers.get("logits") or (list(layers.values())[-1] if layers else None)
         classes = None
         if top:

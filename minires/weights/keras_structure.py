@@ -11,21 +11,23 @@ files hold instead of ``block1/unit_1/conv1``:
     Keras 3 .weights.h5  'layers/sequential/layers/basic_block/conv1/vars/0'
 
 None of those is the tutorial's name, and the Keras 2 ones change with what ran before. But
-the order in which the tutorial's code creates its layers is fixed: the stem's conv and batch
-norm, then each stage's units (each: conv1, bn1, conv2, bn2[, conv3, bn3], and the shortcut's
-conv and batch norm), then the classifier. That is also the order of minires's modules
-(``model.keras_layers()``), so the file's layers, put in creation order, pair with the
-model's one by one. Each format keeps that order in its own way:
+the order in which Keras *tracks* the layers is fixed by the code: a model's layers as they
+are added, a block's in the order its ``__init__`` assigns them to attributes. So: the stem's
+conv and batch norm, then each stage's units (each: conv1, bn1, conv2, bn2[, conv3, bn3], and
+``downsample``, the shortcut's conv and batch norm: built before its block, in ``_make_layer``,
+but assigned last), then the classifier. That is also the order of minires's modules
+(``model.keras_layers()``), so the file's layers, put in tracking order, pair with the model's
+one by one. Each format keeps that order in its own way:
 
-* Keras 2 ``.h5``: ``layer_names`` and each group's ``weight_names`` list layers as they were
-  created (trainable weights first, then the moving statistics of the same layers);
+* Keras 2 ``.h5``: ``layer_names`` and each group's ``weight_names`` list layers as they are
+  tracked (trainable weights first, then the moving statistics of the same layers);
 * the checkpoint: ``layer_with_weights-N`` numbers the layers that hold weights, in order, and
   the blocks' own layers appear under their Python attribute names (``conv1``, ``bn1``, ...);
 * Keras 3: a container names its layers after their class, numbered in order (``sequential``,
   ``sequential_1`` ...; ``basic_block``, ``basic_block_1`` ...), a block's layers after their
   attribute names.
 
-:func:`creation_key` sorts such names back into creation order; :func:`match_by_creation_order`
+:func:`tracking_key` sorts such names back into tracking order; :func:`match_by_tracking_order`
 pairs the result with the model, checking the kind (convolution, batch norm, dense) of every
 pair before any shape is compared, so a file of another depth is refused with what differs.
 """
@@ -35,16 +37,16 @@ import numpy as np
 
 from .common import WeightsError
 
-# The tutorial's blocks create their layers in this order (BasicBlock / Bottlenect.__init__).
+# The tutorial's blocks assign their layers in this order (BasicBlock / Bottlenect.__init__).
 BLOCK_ATTRIBUTES = {"conv1": 0, "bn1": 1, "conv2": 2, "bn2": 3, "conv3": 4, "bn3": 5, "downsample": 6}
-# Keras 3 names a container's layers after their class; the tutorial creates, at the top, the stem's
+# Keras 3 names a container's layers after their class; the tutorial adds, at the top, the stem's
 # conv and batch norm, the four stages (Sequential), the classifier -- and in a shortcut, conv then norm.
 CLASS_ORDER = {"conv2d": 0, "batch_normalization": 1, "sequential": 2, "dense": 3}
 CONV_COUNTS = {36: "tf_resnet34", 53: "tf_resnet50", 104: "tf_resnet101"}   # 1 + 2 or 3 per unit + 3 or 4 shortcuts
 
 
-def creation_key(part):
-    """Sort key of one part of a layer's path that puts siblings in the tutorial's creation order.
+def tracking_key(part):
+    """Sort key of one part of a layer's path that puts siblings in the order Keras tracks them.
 
     ``layer_with_weights-12`` -> 12th; ``bn1`` -> after ``conv1``; ``sequential_3`` -> after
     ``sequential_2`` (numbers compared as numbers: ``basic_block_10`` after ``basic_block_9``).
@@ -78,7 +80,7 @@ class CheckpointTensor:
 
 
 def checkpoint_layers(ckpt):
-    """{layer path: [(role, CheckpointTensor)]} of an open :class:`~.tf_checkpoint.TFCheckpoint`, in creation order.
+    """{layer path: [(role, CheckpointTensor)]} of an open :class:`~.tf_checkpoint.TFCheckpoint`, in tracking order.
 
     Keras's variables end in ``/.ATTRIBUTES/VARIABLE_VALUE``; the optimizer's state (``optimizer/``,
     ``.OPTIMIZER_SLOT``), ``save_counter`` and the object graph are not weights and are left out.
@@ -90,11 +92,11 @@ def checkpoint_layers(ckpt):
         path, _, role = key[:-len(VALUE)].rpartition("/")
         if path:
             layers.setdefault(path, []).append((role, CheckpointTensor(ckpt, key)))
-    order = sorted(layers, key=lambda p: [creation_key(part) for part in p.split("/")])
+    order = sorted(layers, key=lambda p: [tracking_key(part) for part in p.split("/")])
     return {path: layers[path] for path in order}
 
 
-# ------------------------------------------------------------------ pairing by creation order
+# ------------------------------------------------------------------ pairing by tracking order
 def kind_of_items(items):
     """'conv', 'batch norm' or 'dense' from a layer's variables (their number and ranks), else '?'."""
     ranks = sorted(len(t.shape) for _, t in items)      # a checkpoint lists 'bias' before 'kernel'
@@ -119,15 +121,15 @@ def _counts(kinds):
 
 
 def guess_by_structure(layers):
-    """The tutorial's model a creation-ordered {name: items} holds, by its number of convolutions, or None."""
+    """The tutorial's model a tracking-ordered {name: items} holds, by its number of convolutions, or None."""
     kinds = [kind_of_items(items) for items in layers.values()]
     if kinds[:2] != ["conv", "batch norm"] or kinds[-1:] != ["dense"]:
         return None
     return CONV_COUNTS.get(kinds.count("conv"))
 
 
-def match_by_creation_order(model, layers):
-    """Pair a file's layers (in creation order) with ``model.keras_layers()`` one by one.
+def match_by_tracking_order(model, layers):
+    """Pair a file's layers (in tracking order) with ``model.keras_layers()`` one by one.
 
     Returns [(model's name, module, file's name, items)]; every pair is of the same kind, else a
     WeightsError says how the file and the model differ. Shapes are compared by the caller.
@@ -144,7 +146,7 @@ def match_by_creation_order(model, layers):
         guess = guess_by_structure(layers)
         raise WeightsError(
             f"its layer names are not the tutorial's (TensorFlow drops them in the tutorial's blocks), so it "
-            f"was matched by the order the tutorial's code creates its layers, and that structure differs: "
+            f"was matched by the order Keras tracks the tutorial's layers, and that structure differs: "
             f"the file holds {_counts(got_kinds)}, this {type(model).__name__} has {_counts(want_kinds)}"
             + (f" (the file looks like {guess}'s)" if guess else "") + where)
     return [(name, module, fname, items) for (name, module), (fname, items) in zip(want, got)]

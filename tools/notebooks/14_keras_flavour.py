@@ -337,9 +337,9 @@ for n in [n for n in datasets if n.startswith("layers/sequential/")][:6]:
 # `logits`. Each format keeps that order its own way (the `.h5`'s lists, the checkpoint's
 # `layer_with_weights-N` and attribute names, Keras 3's counters and attribute names), and
 # `tf_resnet34`'s layers come in the same order, so minires pairs them one by one
-# (`minires/weights/keras_structure.py:match_by_creation_order`; minires calls it "creation
-# order"). It checks that every pair is the same kind of layer (convolution, batch norm, dense)
-# and then every shape, so a file of another depth is refused with what differs
+# (`minires/weights/keras_structure.py:match_by_tracking_order`: the order Keras tracks them).
+# It checks that every pair is the same kind of layer (convolution, batch norm, dense) and then
+# every shape, so a file of another depth is refused with what differs
 # (`tests/test_keras_tutorial_files.py:test_a_file_of_another_depth_is_refused_saying_what_differs`).
 # The model itself is told from the structure alone, by its number of convolutions:
 # `keras_file_info` gives (model, classes, how the layers pair):
