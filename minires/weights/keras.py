@@ -30,6 +30,7 @@ checked against the model *before* it is read (so reading is bounded by the mode
 every weight must be finite in the model's dtype, and a file for another architecture is
 refused naming what is missing and what is extra, or how its structure differs.
 """
+import contextlib
 import os
 import re
 
@@ -41,7 +42,6 @@ from .keras_structure import checkpoint_layers, tracking_key, guess_by_structure
 
 MAX_LAYERS = 1_500           # keras.applications' ResNet-152 has 311 layers with weights (over 500 in all)
 MAX_GROUPS = 4_000           # groups walked in a Keras 3 file: the tutorial's ResNet-101 has 653
-BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def is_hdf5(path):
@@ -84,7 +84,6 @@ class open_keras_file:
         self._stack = None
 
     def __enter__(self):
-        import contextlib
         with contextlib.ExitStack() as stack:
             stack.enter_context(guarded(self.path))
             if is_tf_checkpoint(self.path):
