@@ -297,17 +297,14 @@ def build_parser():
     p.add_argument("--out", help="folder for confusion.png (default: the checkpoint's)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify images with published weights (a torchvision .pth, no torch)",
-                       description="Top-k classes of each image, with torchvision's ImageNet preprocessing. "
-                                   "Without --weights the model's weights are random, and a warning says so.")
+    p = sub.add_parser("predict", help="classify images with published weights (torchvision, Keras, TensorFlow)",
+                       description="Top-k classes of each image, preprocessed as the weights need; random weights "
+                                   "and a warning without --weights.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
-    p.add_argument("--weights", help="a .pth (torch.save), .safetensors or .npz state_dict, e.g. torchvision's "
-                                     "resnet50-0676ba61.pth, or a Keras .h5 / .weights.h5 or a TensorFlow checkpoint "
-                                     "(x.ckpt, as given to save_weights; preprocessing then Keras's, chosen from the "
-                                     "file) (default: none, random weights, with a warning)")
-    p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL",
-                   help="default: from the file name, e.g. resnet50-0676ba61.pth -> resnet50 (Keras files and "
-                        "checkpoints: from their layers); resnet50 without --weights")
+    p.add_argument("--weights", help="a .pth, .safetensors or .npz state_dict (torchvision's resnet50-0676ba61.pth), "
+                                     "a Keras .h5 / .weights.h5 or a TensorFlow checkpoint (x.ckpt) (default: none)")
+    p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL", help="default: from the "
+                   "file name (resnet50-0676ba61.pth -> resnet50), or a Keras file's layers; resnet50 without --weights")
     p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
     p.add_argument("--resize", type=positive_int(None),
                    help="shorter side before the crop (default: 256; 232 for the V2 weights)")
