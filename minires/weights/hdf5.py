@@ -269,10 +269,6 @@ class Tensor:
             raise WeightsError(f"{what} holds {dtype} values; expected floats of 2, 4 or 8 bytes")
         self._dtype, self._shape = np.dtype(dtype), shape
 
-    @property
-    def nbytes(self):
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-
     def read(self, dtype):
         """The values as ``dtype`` (C order, native), cast where NumPy casts; checked finite by the caller."""
         self.shape                                  # noqa: B018 -- the checks, if not done yet
