@@ -160,16 +160,16 @@ def build_net(name, framework, smoke, device="cpu"):
     step_name = "train step" if mode == "train" else "forward"
     sgd = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)
     if framework == "minires":
-        from minires import models, nn, no_grad, to_device
-        from minires.optim import SGD
+        from minires import models, nn, no_grad, parallel, to_device
+        from minires.train.optim import SGD
         model = getattr(models, arch)(num_classes=classes).to(device)
         x, target = to_device(x, device), to_device(target, device)
         forward_flops = _count_minires_flops(model, x)
         criterion = nn.CrossEntropyLoss()
         optimizer = SGD(model.parameters(), **sgd)
         # as `minires train` runs it: on every core, the batch split over replicas on threads
-        # where the parts are large enough (minires/nn/threads.py; MINIRES_NUM_THREADS=1: alone)
-        net = nn.ThreadParallel(model)
+        # where the parts are large enough (minires/parallel/threads.py; MINIRES_NUM_THREADS=1: alone)
+        net = parallel.ThreadParallel(model)
 
         def train_step():
             optimizer.zero_grad()

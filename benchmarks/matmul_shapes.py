@@ -34,7 +34,7 @@ def products(batch):
     (6, 5 and 5 per stage; the stem and the two stride-2 convolutions are left out) at
     ``batch`` images of 32x32."""
     sys.path.insert(0, ROOT)
-    from minires.nn.conv import batch_chunks
+    from minires.engine.conv import batch_chunks
     rows = []
     for stage, (C, size, convs) in enumerate([(16, 32, 6), (32, 16, 5), (64, 8, 5)], start=1):
         K, pixels = 9 * C, size * size

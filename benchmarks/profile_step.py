@@ -10,7 +10,7 @@ rest of the layer (the other copies, the bias, the bookkeeping). The rows:
 
 - matmul: ``numpy.matmul`` called by a convolution or the linear layer (batch norm's row
   sums are matrix multiplies too: they count as batch norm);
-- im2col, col2im: ``im2col_into`` and ``col2im_add`` in ``minires/nn/conv.py``;
+- im2col, col2im: ``im2col_into`` and ``col2im_add`` in ``minires/engine/conv.py``;
 - conv (rest), batch norm, ReLU, pooling, shortcut, linear + loss: each layer's forward and
   backward, less the rows above;
 - residual add and blocks: the blocks' own lines (``out += shortcut``, ``g_main += g_short``);
@@ -74,10 +74,11 @@ ROWS = ["matmul", "im2col", "col2im", "conv (rest)", "batch norm", "waiting for 
 def instrument(profile):
     """Wrap minires's layers, copies and matrix multiplies (see the module docstring)."""
     import numpy as np
-    from minires import nn, optim
+    from minires import nn
+    from minires.engine import conv as conv_module
     from minires.models import blocks
-    from minires.nn import conv as conv_module
-    from minires.nn import threads
+    from minires.train import optim
+    from minires.parallel import threads
 
     def patch(owner, name, category):
         setattr(owner, name, profile.wrap(getattr(owner, name), category))
@@ -99,13 +100,13 @@ def instrument(profile):
 
 def build_step(model_name, batch, size, classes, alone):
     import numpy as np
-    from minires import models, nn
-    from minires.optim import SGD
+    from minires import models, nn, parallel
+    from minires.train.optim import SGD
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
     target = rng.integers(0, classes, batch)
     model = getattr(models, model_name)(num_classes=classes)
-    net = model if alone else nn.ThreadParallel(model)
+    net = model if alone else parallel.ThreadParallel(model)
     criterion = nn.CrossEntropyLoss()
     optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 

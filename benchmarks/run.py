@@ -37,7 +37,7 @@ def worker_env(threads, keep_openblas_env):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    # ThreadParallel's threads (minires/nn/threads.py): --threads, unless set here already
+    # ThreadParallel's threads (minires/parallel/threads.py): --threads, unless set here already
     # (MINIRES_NUM_THREADS=1 python benchmarks/run.py ... measures every model alone)
     env.setdefault("MINIRES_NUM_THREADS", str(threads))
     if not keep_openblas_env:

@@ -60,9 +60,10 @@ def volume_table():
 
 def worker(args):
     import numpy as np
-    from minires import distributed as D, nn
+    from minires import nn
+    from minires.parallel import mpi as D
     from minires.models import resnet20
-    from minires.optim import SGD
+    from minires.train.optim import SGD
     world = D.get_world()
     B = args.batch // world.size
     nn.manual_seed(0)

@@ -5,6 +5,10 @@ import sys
 
 import numpy as np
 
+from . import __version__
+from .data import DATASETS
+from .zoo import KERAS_MODELS, MODELS, get_model
+
 # ----------------------------------------------------------------------------- option checks
 # Every numeric option is checked when it is parsed: a bad value is one line naming the
 # option, what it must be and what came, with exit code 2 (argparse's code for usage errors).
@@ -85,49 +89,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def cmd_gradcheck(args):
     """Gradient-check every layer (and a small network) in float64 and print the tables."""
-    from . import nn
-    from .backend import to_device
-    from .gradcheck import check_function, check_module
-
-    rng = np.random.default_rng(args.seed)
-    nn.manual_seed(args.seed)
-
-    def data(*shape):
-        x = rng.standard_normal(shape)
-        return to_device(np.where(x >= 0, x + 0.05, x - 0.05), args.device)  # away from ReLU's kink
-
-    bn_eval = nn.BatchNorm2d(4)
-    bn_eval.running_mean[...] = rng.normal(0, 0.1, 4)
-    bn_eval.running_var[...] = rng.uniform(0.5, 1.5, 4)
-    cases = [
-        ("Conv2d 3x3, stride 2, padding 1", nn.Conv2d(4, 6, 3, stride=2, padding=1), data(2, 4, 7, 6)),
-        ("Conv2d 3x3, groups 2", nn.Conv2d(4, 8, 3, padding=1, groups=2), data(2, 4, 5, 5)),
-        ("Conv2d 7x7, stride 2, padding 3", nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False), data(2, 3, 9, 8)),
-        ("Conv2d 1x1", nn.Conv2d(4, 6, 1, bias=False), data(2, 4, 5, 5)),
-        ("BatchNorm2d, train (batch statistics)", nn.BatchNorm2d(4), data(3, 4, 3, 3)),
-        ("BatchNorm2d, eval (running statistics)", bn_eval.eval(), data(3, 4, 3, 3)),
-        ("ReLU", nn.ReLU(), data(2, 4, 3, 3)),
-        ("MaxPool2d 3x3, stride 2, padding 1", nn.MaxPool2d(3, 2, 1), data(2, 3, 7, 6)),
-        ("AdaptiveAvgPool2d (global average)", nn.AdaptiveAvgPool2d((1, 1)), data(2, 4, 3, 5)),
-        ("Linear", nn.Linear(6, 5), data(4, 6)),
-        ("Dropout p=0.3 (the same mask on every re-run)", nn.Dropout(0.3), data(3, 4, 3, 3)),
-        ("Sequential conv-bn-relu-pool-fc", nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-            nn.MaxPool2d(2), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 3)), data(3, 3, 6, 6)),
-    ]
-    failures = 0
-    for title, module, x in cases:
-        result = check_module(module.to(args.device), x, seed=args.seed)
-        result.name = title
+    from .teach.gradcheck_cases import run_gradchecks
+    total = failures = 0
+    for result in run_gradchecks(args.seed, args.device):
         print(result, end="\n\n")
+        total += 1
         failures += not result.ok
-    loss = nn.CrossEntropyLoss()
-    target = to_device(rng.integers(0, 5, 4), args.device)
-    result = check_function(lambda z: loss.forward(z, target), loss.backward, data(4, 5), names=["logits"])
-    result.name = "CrossEntropyLoss"
-    print(result, end="\n\n")
-    failures += not result.ok
-    total = len(cases) + 1
     print(f"{total - failures} of {total} checks passed" + ("" if not failures else f", {failures} FAILED"))
     return 0 if not failures else 1
 
@@ -140,8 +107,8 @@ def cmd_train(args):
     """Train a model; with no options, ResNet-20 on the bundled digits on the CPU."""
     import time
 
-    from .distributed import get_world
-    from .train import fit
+    from .parallel.mpi import get_world
+    from .train.loop import fit
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
     if args.resume:
         out = args.resume if isinstance(args.resume, str) else args.out
@@ -165,8 +132,9 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Test loss, accuracy and confusion matrix of a saved checkpoint."""
-    from .runcheck import check_training_checkpoint
-    from .train import Run, evaluate, make_config
+    from .train.evaluate import evaluate
+    from .train.run import Run, make_config
+    from .train.runcheck import check_training_checkpoint
     from .viz import confusion_matrix, format_confusion, plot_confusion
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
@@ -191,7 +159,7 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     """Top-k classes of each image with published (torchvision) weights."""
-    from .predict import classify, default_resize, load_pretrained, random_model
+    from .predict.classify import classify, default_resize, load_pretrained, random_model
     for image in args.images:
         if not os.path.exists(image):
             raise FileNotFoundError(f"no image at {image}")
@@ -220,7 +188,7 @@ def cmd_experiment_degradation(args):
     """Plain vs residual nets at two or more depths, trained the same way: the paper's Figure 6, small."""
     import time
 
-    from .experiments import degradation
+    from .teach.experiments import degradation
     out = args.out or os.path.join("runs", f"degradation-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
     result = degradation(data=args.data, depths=args.depths, steps=args.steps, batch_size=args.batch_size,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -234,8 +202,8 @@ def cmd_experiment_degradation(args):
 
 
 def cmd_summary(args):
-    from . import summary
-    from .models import CifarResNet, get_model
+    from .teach.summary import summary
+    from .models import CifarResNet
     options = {} if args.num_classes is None else {"num_classes": args.num_classes}  # else the model's own
     channels = 3 if args.input is None else args.input[0]
     model = get_model(args.model, in_channels=channels, **options)
@@ -244,16 +212,21 @@ def cmd_summary(args):
     return 0
 
 
+DEVICE_HELP = "cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"
+DATA_ROOT_HELP = "where data sets are kept (default: $MINIRES_DATA or ~/.cache/minires)"
+
+
 def build_parser():
-    from . import __version__
-    from .data import DATASETS
-    from .models import KERAS_MODELS, MODELS
+    """The ``minires`` parser: one subcommand per ``cmd_*`` function."""
     parser = Parser(prog="minires", description="ResNet from first principles in NumPy.")
     parser.add_argument("--version", action="version", version=f"minires {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    device_help = "cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"
-    data_root_help = "where data sets are kept (default: $MINIRES_DATA or ~/.cache/minires)"
+    for add in (_add_train, _add_evaluate, _add_predict, _add_summary, _add_experiment, _add_gradcheck):
+        add(sub)
+    return parser
 
+
+def _add_train(sub):
     p = sub.add_parser("train", help="train a model (default: ResNet-20 on the bundled 8x8 digits, CPU)",
                        description="Train a model. Every option has a default; a run folder gets config.json, "
                                    "metrics.csv, curves.png and the checkpoints last.npz and best.npz.")
@@ -269,7 +242,7 @@ def build_parser():
                    help="learning-rate schedule; step: /10 at 50%% and 75%% (default: cosine)")
     p.add_argument("--warmup-epochs", type=nonnegative_int("warm-up epochs"),
                    help="linear warm-up from 0 to --lr (default: 0)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help=device_help + " (default: cpu)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: cpu)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--seed", type=nonnegative_int("the seed"), help="initial weights and batch order (default: 0)")
     p.add_argument("--sync-bn", action="store_true", default=None,
@@ -279,24 +252,28 @@ def build_parser():
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
                    help="continue the run saved in RUN_DIR (or --out) exactly where it stopped (default: a new run)")
-    p.add_argument("--data-root", help=data_root_help)
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="no curves.png")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="test loss, accuracy and confusion matrix of a checkpoint",
                        description="Test loss, accuracy and confusion matrix (as text and confusion.png) of a "
                                    "checkpoint written by `minires train`.")
     p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train` (required)")
     p.add_argument("--model", help="check that the checkpoint holds this model (default: no check)")
     p.add_argument("--data", help="evaluate on another data set of the same shape (default: the run's)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help=device_help + " (default: the run's)")
-    p.add_argument("--data-root", help=data_root_help)
+    p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: the run's)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     p.add_argument("--out", help="folder for confusion.png (default: the checkpoint's)")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_predict(sub):
     p = sub.add_parser("predict", help="classify images with published weights (torchvision, Keras, TensorFlow)",
                        description="Top-k classes of each image, preprocessed as the weights need; random weights "
                                    "and a warning without --weights.")
@@ -309,9 +286,11 @@ def build_parser():
     p.add_argument("--resize", type=positive_int(None),
                    help="shorter side before the crop (default: 256; 232 for the V2 weights)")
     p.add_argument("--crop", type=positive_int(None), default=224, help="centre crop, in pixels")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_predict)
 
+
+def _add_summary(sub):
     p = sub.add_parser("summary", help="every layer of a model with its output shape and parameters",
                        description="Every layer of a model with its output shape and parameter count.")
     p.add_argument("--model", default="resnet50", choices=list(MODELS), metavar="MODEL",
@@ -324,6 +303,8 @@ def build_parser():
     p.add_argument("--depth", type=positive_int(None), help="1: stages, 2: blocks, ... (default: all)")
     p.set_defaults(func=cmd_summary)
 
+
+def _add_experiment(sub):
     p = sub.add_parser("experiment", help="reproduce an experiment of the paper, small (degradation)",
                        description="Experiments from He et al. (2015) at laptop scale.")
     experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -346,20 +327,21 @@ def build_parser():
     e.add_argument("--eval-every", type=positive_int(None),
                    help="measure the whole training and test sets every N steps (default: only after the last step)")
     e.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="initial weights and batch order")
-    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     e.add_argument("--out", help="output folder (default: runs/degradation-DATA-TIME)")
-    e.add_argument("--data-root", help=data_root_help)
+    e.add_argument("--data-root", help=DATA_ROOT_HELP)
     e.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
     e.add_argument("--no-plot", action="store_true", help="no degradation.png")
     e.set_defaults(func=cmd_experiment_degradation)
 
+
+def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables",
                        description="Gradient-check every layer (and a small network) in float64 against central "
                                    "differences and print the tables; exit code 1 if any check fails.")
     p.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="inputs and upstream gradients")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=device_help)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_gradcheck)
-    return parser
 
 
 def main(argv=None):
@@ -390,8 +372,8 @@ def main(argv=None):
 
 def _end_other_processes(message):
     """Under mpiexec, a rank that fails ends them all (the others may wait for it in an all-reduce)."""
-    if "minires.distributed" in sys.modules:
-        from .distributed import abort_others, current_world
+    if "minires.parallel.mpi" in sys.modules:
+        from .parallel.mpi import abort_others, current_world
         if current_world() is not None:
             abort_others(current_world(), message)
 

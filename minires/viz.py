@@ -8,9 +8,10 @@ import io
 import numpy as np
 
 from .backend import to_numpy
+from .weights import atomic_write
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError as e:
@@ -28,23 +29,23 @@ def _pyplot():
 
 def save_figure(fig, path, dpi=110):
     """Write ``fig`` to ``path`` as PNG through a temporary file (never a half-written picture)."""
-    from .weights import atomic_write
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     with atomic_write(path) as f:
         f.write(buf.getvalue())
 
 
-def _finish(fig, path):
+def finish_figure(fig, path):
+    """Save ``fig`` to ``path`` and close it (when a path is given); returns ``fig``."""
     if path is not None:
         save_figure(fig, path)
-        _pyplot().close(fig)
+        pyplot().close(fig)
     return fig
 
 
 def plot_curves(history, path=None, title=None):
     """Loss and accuracy per epoch, train and test: ``history`` as returned by minires.train.fit."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in history if "epoch" in r]
     epochs = [r["epoch"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -60,7 +61,7 @@ def plot_curves(history, path=None, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def confusion_matrix(labels, preds, num_classes):
@@ -81,7 +82,7 @@ def format_confusion(matrix, classes):
 
 
 def plot_confusion(matrix, classes, path=None, title="confusion matrix"):
-    plt = _pyplot()
+    plt = pyplot()
     K = len(classes)
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * K, 0.8 + 0.45 * K))
     ax.imshow(matrix, cmap="Blues")
@@ -94,12 +95,12 @@ def plot_confusion(matrix, classes, path=None, title="confusion matrix"):
     ax.set_yticks(range(K), [str(c) for c in classes])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_misclassified(images, labels, preds, classes, path=None, max_images=16):
     """A grid of misclassified images ``(N, C, H, W)`` titled 'true -> predicted'."""
-    plt = _pyplot()
+    plt = pyplot()
     images, labels, preds = to_numpy(images), to_numpy(labels), to_numpy(preds)
     wrong = np.flatnonzero(labels != preds)[:max_images]
     cols = min(8, max(1, len(wrong)))
@@ -115,12 +116,12 @@ def plot_misclassified(images, labels, preds, classes, path=None, max_images=16)
     if not len(wrong):
         axes.flat[0].set_title("no mistakes")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_filters(weight, path=None, max_filters=64):
     """First-layer filters ``(O, C, KH, KW)`` as small pictures (C = 1 or 3)."""
-    plt = _pyplot()
+    plt = pyplot()
     w = to_numpy(weight)[:max_filters]
     cols = min(8, len(w))
     rows = int(np.ceil(len(w) / cols))
@@ -131,12 +132,12 @@ def plot_filters(weight, path=None, max_filters=64):
         f = (f - f.min()) / max(f.max() - f.min(), 1e-12)
         ax.imshow(f[0] if f.shape[0] != 3 else f.transpose(1, 2, 0), cmap="gray" if f.shape[0] != 3 else None)
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_grad_norms(named_norms, path=None, title="gradient norm per layer", log=True):
     """A line per net: ``named_norms`` maps a label to a list of (layer name, norm), input side first."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for label, pairs in named_norms.items():
         ax.plot(range(1, len(pairs) + 1), [n for _, n in pairs], "o-", ms=3, label=label)
@@ -146,4 +147,4 @@ def plot_grad_norms(named_norms, path=None, title="gradient norm per layer", log
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)

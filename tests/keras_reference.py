@@ -91,7 +91,7 @@ def keras_reference_upstream(shape, seed=SEED_UPSTREAM):
 
 def model_layer_roles(model):
     """{Keras layer name: [(role, Keras-layout shape)]} of a minires Keras-flavoured model."""
-    from minires.weights.keras import _expected
+    from minires.keras.weights import _expected
     out = {}
     for name, module in model.keras_layers():
         roles = []

@@ -12,11 +12,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from minires import distributed as D  # noqa: E402
+from minires.parallel import mpi as D  # noqa: E402
+from minires.parallel.sampler import DistributedSampler  # noqa: E402
 from minires import nn, no_grad  # noqa: E402
 from minires.models import resnet20  # noqa: E402
-from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm  # noqa: E402
-from minires.optim import SGD  # noqa: E402
+from minires.parallel.syncbn import SyncBatchNorm, convert_sync_batchnorm  # noqa: E402
+from minires.train.optim import SGD  # noqa: E402
 
 STEPS, GLOBAL_BATCH = 3, 64
 
@@ -42,7 +43,7 @@ def train(model, X, Y, world=None):
     """3 SGD steps; with a world, each rank takes its share of every batch and gradients are averaged."""
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     criterion = nn.CrossEntropyLoss()
-    sampler = None if world is None else D.DistributedSampler(GLOBAL_BATCH, world.size, world.rank, shuffle=False)
+    sampler = None if world is None else DistributedSampler(GLOBAL_BATCH, world.size, world.rank, shuffle=False)
     for x, y in zip(X, Y):
         if sampler is not None:
             mine = sampler.split(np.arange(GLOBAL_BATCH))
@@ -78,7 +79,7 @@ def case_equivalence(world):
                            buffers_between_ranks=max_difference(*others, buffers=True))
     # without SyncBN: each rank's batch statistics in the first batch norm, against the global batch's
     model = build("bn")
-    x = X[0][D.DistributedSampler(GLOBAL_BATCH, world.size, world.rank, shuffle=False).split(np.arange(GLOBAL_BATCH))]
+    x = X[0][DistributedSampler(GLOBAL_BATCH, world.size, world.rank, shuffle=False).split(np.arange(GLOBAL_BATCH))]
     with no_grad():
         h = model.conv1(x)                                # what bn1 normalises
     means = world.allgather_object(h.mean(axis=(0, 2, 3)))

@@ -203,7 +203,7 @@ def fixture_model(name, small=None):
     input: the fixture's own, or one of ``small`` x ``small`` pixels (two images)."""
     import json
 
-    from minires.models import get_model
+    from minires.zoo import get_model
     fx = load_fixture(name)
     model = get_model(str(fx["constructor"]), **json.loads(str(fx["kwargs"]))).to(dtype=np.float64)
     model.load_state_dict(reference_state_dict(fixture_state_shapes(fx), int(fx["seed_weights"]),

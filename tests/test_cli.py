@@ -7,15 +7,19 @@ import pytest
 import minires
 from minires.cli import HelpFormatter, build_parser, main
 from minires.models import resnet20
+from minires.teach.gradcheck_cases import gradcheck_cases
 
 
 def test_gradcheck_command_checks_every_layer(capsys, device):
+    titles = [title for title, _ in gradcheck_cases(seed=1, device=device)]
     assert main(["gradcheck", "--seed", "1", "--device", device]) == 0
     out = capsys.readouterr().out
     for layer in ["Conv2d", "BatchNorm2d, train", "BatchNorm2d, eval", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d",
                   "Linear", "Dropout", "CrossEntropyLoss"]:
         assert layer in out
-    assert "13 of 13 checks passed" in out and "FAIL" not in out
+    for title in titles:
+        assert f"gradient check: {title}  (float64" in out
+    assert f"{len(titles)} of {len(titles)} checks passed" in out and "FAIL" not in out
 
 
 def test_no_command_prints_help(capsys):

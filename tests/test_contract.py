@@ -5,7 +5,7 @@ import pytest
 
 from helpers import away_from_kinks, on
 from minires import nn
-from minires.gradcheck import check_module
+from minires.teach.gradcheck import check_module
 from minires.models import resnet20
 
 LAYERS = [

@@ -8,8 +8,9 @@ from backends import DEVICE_BACKENDS
 from helpers import on
 from minires import nn
 from minires.backend import DeviceError, to_numpy
-from minires.gradcheck import check_module
-from minires.nn.im2col import col2im, col2im_add, im2col, im2col_into, window_slices
+from minires.teach.gradcheck import check_module
+from minires.engine.im2col import col2im_add, im2col_into, window_slices
+from minires.nn.im2col import col2im, im2col
 
 
 def naive_conv(x, w, b, stride, padding, groups):
@@ -175,7 +176,7 @@ def test_window_slices_pick_exactly_the_real_pixels(k, s, p, size, n_out):
 
 
 def test_batch_chunks_cover_the_batch_with_a_byte_budget_and_a_column_minimum(monkeypatch):
-    from minires.nn import conv as conv_module
+    from minires.engine import conv as conv_module
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 100)
     monkeypatch.setattr(conv_module, "CHUNK_COLUMNS", 8)
     assert conv_module.batch_chunks(10, per_image=30, pixels=4) == [(0, 3), (3, 6), (6, 9), (9, 10)]  # 100 B

@@ -16,9 +16,11 @@ import time
 import numpy as np
 import pytest
 
-from minires import check_module, distributed as D, gpu_available, nn
-from minires.data_parallel import configure
-from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm
+from minires import check_module, gpu_available, nn
+from minires.parallel import mpi as D
+from minires.parallel.sampler import DistributedSampler
+from minires.train.data_parallel import configure
+from minires.parallel.syncbn import convert_sync_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
@@ -34,7 +36,7 @@ def _clean_env(**extra):
 
 
 def test_a_single_process_never_imports_mpi():
-    code = ("import sys, minires.train, minires.distributed as d; w = d.get_world(); "
+    code = ("import sys, minires.train, minires.parallel.mpi as d; w = d.get_world(); "
             "print(w.size, w.rank, 'mpi4py' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -67,7 +69,7 @@ def test_the_single_world_is_the_identity():
 
 def test_the_sampler_follows_torchs_rules():
     n, W = 10, 3
-    parts = [D.DistributedSampler(n, W, r, seed=5) for r in range(W)]
+    parts = [DistributedSampler(n, W, r, seed=5) for r in range(W)]
     for s in parts:
         s.set_epoch(2)
     shards = [list(s) for s in parts]
@@ -77,22 +79,22 @@ def test_the_sampler_follows_torchs_rules():
     for r in range(W):
         assert shards[r] == padded[r::W].tolist()                    # dealt out like cards
     assert sorted(sum(shards, [])) == sorted(padded.tolist())
-    dropped = [list(D.DistributedSampler(n, W, r, seed=5, drop_last=True)) for r in range(W)]
+    dropped = [list(DistributedSampler(n, W, r, seed=5, drop_last=True)) for r in range(W)]
     assert [len(x) for x in dropped] == [3, 3, 3] and len(set(sum(dropped, []))) == 9
     parts[0].set_epoch(3)
     assert list(parts[0]) != shards[0]                               # a new permutation each epoch
-    assert list(D.DistributedSampler(n, W, 1, shuffle=False)) == [1, 4, 7, 0]
+    assert list(DistributedSampler(n, W, 1, shuffle=False)) == [1, 4, 7, 0]
 
 
 def test_the_first_batches_of_all_ranks_are_the_single_process_batch():
     order, W, B = np.random.default_rng(0).permutation(100), 4, 8
-    firsts = [D.DistributedSampler(100, W, r).split(order)[:B] for r in range(W)]
+    firsts = [DistributedSampler(100, W, r).split(order)[:B] for r in range(W)]
     assert sorted(np.concatenate(firsts).tolist()) == sorted(order[:W * B].tolist())
 
 
 def test_the_sampler_refuses_a_bad_rank():
     with pytest.raises(ValueError, match="rank must be in 0..1"):
-        D.DistributedSampler(10, 2, 2)
+        DistributedSampler(10, 2, 2)
 
 
 # ----- ranks simulated by threads -----
@@ -186,9 +188,8 @@ def test_convert_keeps_parameters_keys_and_names():
     keys, weight = list(model.state_dict()), model.layer2[1].bn2.weight
     convert_sync_batchnorm(model)
     assert list(model.state_dict()) == keys                       # a checkpoint loads into either
-    assert isinstance(model.layer2[1].bn2, SyncBatchNorm) and model.layer2[1].bn2.weight is weight
-    assert model.layer2[1].bn2.path == "layer2.1.bn2"
-    assert not [m for m in model.modules() if type(m) is nn.BatchNorm2d]
+    assert model.layer2[1].bn2.weight is weight and model.layer2[1].bn2.path == "layer2.1.bn2"
+    assert all(m.group is not None for m in model.modules() if isinstance(m, nn.BatchNorm2d))   # synchronised
 
 
 def test_configure_records_the_world_and_a_resume_keeps_the_global_batch():

@@ -1,4 +1,4 @@
-"""minires.exercises: the checkers pass the solutions notebook's answers, fail planted mistakes
+"""minires.teach.exercises: the checkers pass the solutions notebook's answers, fail planted mistakes
 with a hint naming the right gradient, and report the exercise notebook as-is as "not done"."""
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minires.exercises as ex
+import minires.teach.exercises as ex
 from minires import nn
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
@@ -50,7 +50,7 @@ def test_named_checkers_are_check(solutions):
 
 
 def test_forwards_agree_with_minires_layers():
-    """The readable forwards in minires.exercises compute what the library's layers compute."""
+    """The readable forwards in minires.teach.exercises compute what the library's layers compute."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 5, 5))
     conv = nn.Conv2d(3, 4, 3, stride=2, padding=1).to(dtype=np.float64)
@@ -95,8 +95,7 @@ def no_shortcut(g, x, W1, g1, b1, W2, g2, b2, dy):
 
 
 def overwriting_col2im(g, x, W, b, dy, stride=1, padding=0):
-    from minires._exercise_specs import _conv_wrong
-    return [_conv_wrong(x, W, b, dy, stride, padding)[0][1], g[1], g[2]]
+    return [ex.EXERCISES["conv2d"]["wrong"](x, W, b, dy, stride, padding)[0][1], g[1], g[2]]
 
 
 PLANTED = [  # exercise, edit, the gradient the hint must name, words the hint must contain
@@ -379,9 +378,9 @@ def test_maxpool_mistakes(solutions):
 
 
 def no_projection_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
-    from minires._exercise_specs_more import _projection_parts
+    from minires.teach.exercises_blocks import projection_parts
     dz = dy * (ex.projection_block(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs) > 0)
-    return [g[0] - _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dz)["dx_short"]] + g[1:]
+    return [g[0] - projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dz)["dx_short"]] + g[1:]
 
 
 def test_projection_block_mistakes(solutions):
@@ -389,8 +388,8 @@ def test_projection_block_mistakes(solutions):
     assert r.tensor == "dx" and "projection shortcut" in r.hints[0] and r.report.count("WRONG") == 1
 
     def no_final_relu_on_shortcut(g, x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy):
-        from minires._exercise_specs_more import _projection_parts
-        unmasked = _projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy)
+        from minires.teach.exercises_blocks import projection_parts
+        unmasked = projection_parts(x, W1, g1, b1, W2, g2, b2, Ws, gs, bs, dy)
         return g[:7] + [unmasked["dWs"], unmasked["dgammas"], unmasked["dbetas"]]
     r = ex.check_projection_block(wrong(solutions, "projection_block", no_final_relu_on_shortcut), verbose=False)
     assert r.tensor == "dWs" and all("final ReLU" in h for h in r.hints), r.hints

@@ -1,4 +1,4 @@
-"""minires.experiments: the degradation experiment runs end to end, writes its files, and says clearly what is wrong."""
+"""minires.teach.experiments: the degradation experiment runs end to end, writes its files, and says clearly what is wrong."""
 import csv
 import json
 
@@ -10,7 +10,7 @@ pytest.importorskip("sklearn", reason="the digits data set comes with scikit-lea
 from minires import nn  # noqa: E402
 from minires.cli import main  # noqa: E402
 from minires.data import ArrayDataset, load_dataset  # noqa: E402
-from minires.experiments import (CSV_COLUMNS, degradation, format_summary, smooth, train_steps,  # noqa: E402
+from minires.teach.experiments import (CSV_COLUMNS, degradation, format_summary, smooth, train_steps,  # noqa: E402
                                  verdict)
 from minires.models import CifarResNet  # noqa: E402
 
@@ -147,7 +147,7 @@ def test_verdict_compares_the_deepest_with_the_shallowest():
 
 
 def test_a_large_training_set_is_measured_on_a_fixed_sample(monkeypatch):
-    import minires.experiments as experiments
+    import minires.teach.experiments as experiments
     monkeypatch.setattr(experiments, "TRAIN_EVAL_MAX", 100)
     result = degradation(depths=(8, 14), steps=2, batch_size=16, log=None)
     assert result["config"]["train_images"] == 1437 and result["config"]["train_error_images"] == 100

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import on
 from minires import nn
-from minires.gradcheck import check_function, check_module, relative_error
+from minires.teach.gradcheck import check_function, check_module, relative_error
 
 
 def test_relative_error_scale():

@@ -1,8 +1,8 @@
-"""minires.imagenet: the class names and decoding a classifier's output."""
+"""minires.predict.imagenet: the class names and decoding a classifier's output."""
 import numpy as np
 import pytest
 
-from minires.imagenet import decode_predictions, imagenet_classes
+from minires.predict.imagenet import decode_predictions, imagenet_classes
 
 
 def test_thousand_names_in_torchvision_order():

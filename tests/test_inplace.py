@@ -1,7 +1,7 @@
 """In place, safely: no layer option can give a wrong gradient.
 
 An in-place layer (``ReLU(inplace=True)``, ``BatchNorm2d(inplace=True)``) writes over its input
-only when no layer kept that input for its backward (``minires.nn.may_overwrite``). These
+only when no layer kept that input for its backward (``minires.engine.memory.may_overwrite``). These
 tests gradient-check the stacks that used to go wrong, and random stacks drawn from a seeded
 generator, on the fast path (where in place happens) and on the plain path.
 """
@@ -10,7 +10,8 @@ import pytest
 
 from helpers import away_from_kinks
 from minires import nn
-from minires.gradcheck import check_module
+from minires.engine.memory import may_overwrite
+from minires.teach.gradcheck import check_module
 from minires.models.blocks import BasicBlock, Bottleneck, conv1x1, projection
 
 
@@ -18,9 +19,9 @@ def test_a_kept_array_is_not_overwritten(rng):
     relu = nn.ReLU()
     x = rng.standard_normal((2, 3, 4, 4))
     y = relu(x)                                     # ReLU keeps y for its backward
-    assert not nn.may_overwrite(y) and not nn.may_overwrite(y[:, :2])   # nor a view of it
+    assert not may_overwrite(y) and not may_overwrite(y[:, :2])   # nor a view of it
     fresh = y * 2
-    assert nn.may_overwrite(fresh)
+    assert may_overwrite(fresh)
     bn = nn.BatchNorm2d(3, inplace=True).to(dtype=np.float64)
     before = y.copy()
     bn(y)
@@ -31,12 +32,12 @@ def test_nothing_is_kept_under_no_grad_and_the_record_goes_with_the_array(rng):
     from minires.nn import module
     with nn.no_grad():
         y = nn.ReLU()(rng.standard_normal((2, 3)))
-    assert nn.may_overwrite(y)
+    assert may_overwrite(y)
     relu = nn.ReLU()
     relu(rng.standard_normal((2, 3)))
-    kept = len(module._kept)
+    kept = len(module.kept)
     relu(rng.standard_normal((2, 3)))           # the first output is freed: its record goes with it
-    assert len(module._kept) == kept
+    assert len(module.kept) == kept
 
 
 @pytest.mark.parametrize("stack", [

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 from helpers import away_from_kinks
-from minires.gradcheck import check_module
-from minires.models import KERAS_MODELS, get_model
+from minires.teach.gradcheck import check_module
+from minires.zoo import KERAS_MODELS, get_model
 from minires.models.blocks import BasicBlock, Bottleneck
-from minires.models.keras import KerasResNet, TFResNet
-from minires.models.preact import BottleneckV1, KerasBatchNorm2d, PreActBottleneck, Softmax
+from minires.keras.models import KerasResNet, TFResNet
+from minires.keras.blocks import BottleneckV1, PreActBottleneck
+from minires.keras.layers import KerasBatchNorm2d, Softmax
 
 # keras.applications' own model.count_params() (trainable + batch norm moving statistics), Keras 3.
 KERAS_COUNTS = {"keras_resnet50": 25_636_712, "keras_resnet101": 44_707_176, "keras_resnet152": 60_419_944,

@@ -3,7 +3,7 @@
 The fixtures in tests/fixtures/keras were written by tools/make_keras_fixtures.py with Keras 3
 on JAX, in float64 (Keras is never imported here). The weights are rebuilt in Keras's layout
 (tests/keras_reference.py) and go through minires's own Keras mapping
-(``minires.weights.keras.state_dict_from_keras``: HWIO -> OIHW, gamma/beta/moving statistics),
+(``minires.keras.weights.state_dict_from_keras``: HWIO -> OIHW, gamma/beta/moving statistics),
 so these tests check the mapping, the architecture and the arithmetic at once. The input is
 NHWC, fed to a ``data_format="channels_last"`` model; its gradient comes back NHWC.
 
@@ -14,8 +14,8 @@ import pytest
 
 from keras_reference import (KERAS_FIXTURES, keras_reference_input, keras_reference_upstream, keras_reference_weights,
                              model_layer_roles)
-from minires.models import get_model
-from minires.weights.keras import state_dict_from_keras
+from minires.zoo import get_model
+from minires.keras.weights import state_dict_from_keras
 from reference import fixture_pairs, fixture_path, load_fixture
 
 NAMES = [n for n in KERAS_FIXTURES if __import__("os").path.exists(fixture_path(n, "keras"))]

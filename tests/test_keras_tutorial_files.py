@@ -7,7 +7,7 @@ Keras 3; set every variable (batch norms random), and saved the weights the thre
 readers would: model.save_weights("x.h5") and ("x.ckpt") under Keras 2, ("x.weights.h5") under
 Keras 3. Its blocks drop name=, so none of these files carries the tutorial's layer names:
 minires pairs their layers with its own in the order Keras tracks them (as the tutorial's code assigns them)
-(minires/weights/keras_structure.py). The files are committed xz-compressed with TensorFlow's
+(minires/keras/structure.py). The files are committed xz-compressed with TensorFlow's
 probabilities and moving statistics; here they are loaded through the public loader and
 `minires predict`, in float32, and compared to 1e-4 relative.
 """
@@ -20,11 +20,11 @@ import pytest
 
 pytest.importorskip("h5py", reason="the Keras weights reader needs h5py (pip install 'minires[keras]')")
 
-from minires.models.keras import KERAS_MODELS  # noqa: E402
+from minires.keras.models import KERAS_MODELS  # noqa: E402
 from minires.nn import BatchNorm2d  # noqa: E402
 from minires.predict import load_pretrained  # noqa: E402
 from minires.weights import WeightsError  # noqa: E402
-from minires.weights.keras import keras_file_info, load_keras_weights  # noqa: E402
+from minires.keras.weights import keras_file_info, load_keras_weights  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "keras", "tutorial")
 DEPTHS = ["resnet34", "resnet50", "resnet101"]

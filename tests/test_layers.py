@@ -5,7 +5,7 @@ import pytest
 from helpers import away_from_kinks, on
 from minires import nn
 from minires.backend import to_numpy
-from minires.gradcheck import check_function, check_module
+from minires.teach.gradcheck import check_function, check_module
 
 
 def naive_maxpool(x, k, s, p):

@@ -1,9 +1,9 @@
-"""minires.nn.memory: channel-major layout helpers and reused workspaces."""
+"""minires.engine.memory: channel-major layout helpers and reused workspaces."""
 import threading
 
 import numpy as np
 
-from minires.nn.memory import (channel_major, channel_major_matrix, empty_channel_major, from_channel_major_matrix,
+from minires.engine.memory import (channel_major, channel_major_matrix, empty_channel_major, from_channel_major_matrix,
                                release_workspaces, workspace, zeros_channel_major)
 
 

@@ -5,8 +5,9 @@ import pytest
 import minires
 from helpers import on
 from minires.backend import to_numpy
-from minires.gradcheck import check_module
-from minires.models import (MODELS, BasicBlock, Bottleneck, CifarResNet, ResNet, ShortcutA, get_model, projection,
+from minires.teach.gradcheck import check_module
+from minires.zoo import get_model
+from minires.models import (MODELS, BasicBlock, Bottleneck, CifarResNet, ResNet, ShortcutA, projection,
                             resnet18, resnet20, resnet50, plain20)
 
 # The ImageNet models' counts (torchvision's 11,689,512 for ResNet-18 ...) are checked, with their

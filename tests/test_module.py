@@ -5,7 +5,7 @@ import pytest
 from helpers import on
 from minires import nn
 from minires.backend import to_numpy
-from minires.gradcheck import check_module
+from minires.teach.gradcheck import check_module
 
 
 class Tiny(nn.Module):

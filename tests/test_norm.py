@@ -5,7 +5,7 @@ import pytest
 from helpers import on
 from minires import nn
 from minires.backend import to_numpy
-from minires.gradcheck import check_module
+from minires.teach.gradcheck import check_module
 
 
 def test_train_forward_normalises_per_channel(rng, device):

@@ -1,4 +1,4 @@
-"""Tests for minires.optim: SGD against a NumPy re-derivation and PyTorch fixtures, schedules
+"""Tests for minires.train.optim: SGD against a NumPy re-derivation and PyTorch fixtures, schedules
 against PyTorch's values, resuming from a saved state, float32 kept float32, and bad inputs.
 
 The fixture is made by tools/make_optim_fixture.py (its docstring describes the format).
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minires.backend import to_numpy
-from minires.optim import (SGD, ConstantLR, CosineLR, LinearWarmup, MultiStepLR, make_schedule)
+from minires.train.optim import (SGD, ConstantLR, CosineLR, LinearWarmup, MultiStepLR, make_schedule)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "optim", "sgd_reference.npz")
 

@@ -5,9 +5,10 @@ import pytest
 from helpers import on
 from minires import nn
 from minires.backend import to_numpy
-from minires.gradcheck import check_module
-from minires.nn.padding import (Conv2dSame, MaxPool2dSame, ZeroPad2d, crop2d, pad2d, resolve_padding, same_conv,
-                                same_padding)
+from minires.teach.gradcheck import check_module
+from minires.nn.conv import Conv2dSame, same_conv
+from minires.nn.pool import MaxPool2dSame
+from minires.nn.padding import ZeroPad2d, crop2d, pad2d, resolve_padding, same_padding
 
 
 def naive_same_windows(H, W, k, s):

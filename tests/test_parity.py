@@ -28,7 +28,7 @@ import pytest
 
 from backends import NO_GPU, REAL_GPU
 from minires.backend import to_device, to_numpy
-from minires.models import get_model
+from minires.zoo import get_model
 from reference import (MODEL_FIXTURES, fixture_group, fixture_pairs, fixture_state_shapes, load_fixture,
                        reference_input, reference_state_dict, reference_upstream)
 

@@ -10,7 +10,7 @@ import pytest
 import minires
 from minires import models, nn
 from minires.nn import plain
-from minires.nn.module import is_plain
+from minires.nn.switches import is_plain
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 from reading_path import LAYOUT_AND_SPEED_FILES, reading_path, render  # noqa: E402
@@ -52,7 +52,7 @@ def test_the_plain_reading_path_is_short(name, shape):
                              "models/resnet.py", "models/cifar.py"}
     assert files <= allowed, files - allowed
     assert not files & LAYOUT_AND_SPEED_FILES
-    assert not [q for _, q in functions if q.split(".")[-1].startswith(("_forward_fast", "_backward", "batch_chunks",
+    assert not [q for _, q in functions if q.split(".")[-1].startswith(("conv_forward_fast", "_backward", "batch_chunks",
                                                                            "im2col_into", "col2im_add"))]
     assert len(functions) <= 40, len(functions)
 
@@ -60,7 +60,18 @@ def test_the_plain_reading_path_is_short(name, shape):
 def test_the_fast_path_is_not_the_plain_one():
     """The tracer sees the engine when the switch is off: the reading-path test measures something."""
     files = {f for f, _ in reading_path("resnet20", (2, 3, 32, 32), plain_path=False)}
-    assert "nn/memory.py" in files
+    assert "engine/memory.py" in files
+
+
+def test_the_fast_path_enters_no_textbook_function_the_plain_path_does_not():
+    """nn/ is the textbook: every function the fast path adds lives in engine/ (or backend.py);
+    a layer's forward and backward hand themselves to the engine in one line."""
+    plain_path = set(reading_path("resnet50", (2, 3, 64, 64)))
+    fast_path = set(reading_path("resnet50", (2, 3, 64, 64), plain_path=False))
+    assert not sorted(f"{f}:{q}" for f, q in fast_path - plain_path if f.startswith("nn/"))
+    assert {f for f, _ in fast_path - plain_path} <= {"engine/conv.py", "engine/norm.py", "engine/activation.py",
+                                                     "engine/pool.py", "engine/memory.py", "engine/im2col.py",
+                                                     "backend.py"}
 
 
 def test_readme_map_shows_the_measured_reading_path():

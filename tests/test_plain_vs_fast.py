@@ -9,7 +9,7 @@ import pytest
 from helpers import away_from_kinks, on
 from minires import nn
 from minires.backend import to_numpy
-from minires.nn import conv as conv_module
+from minires.engine import conv as conv_module
 from minires.nn.activation import relu_backward, relu_forward
 from minires.nn.conv import conv_backward, conv_forward
 from minires.nn.norm import batchnorm_backward, batchnorm_forward
@@ -105,7 +105,7 @@ def test_batchnorm_matches_reference(inplace, train, layout, shape, rng, device)
     x = on(device, x.copy())  # its own memory on every backend (on the CPU, on() does not copy)
     old_mean, old_var = bn.running_mean.copy(), bn.running_var.copy()
     stats = (None, None) if train else (old_mean, old_var)
-    y_ref, cache, (mean, var) = batchnorm_forward(x, bn.weight.data, bn.bias.data, bn.eps, *stats)
+    y_ref, cache, (mean, var, _) = batchnorm_forward(x, bn.weight.data, bn.bias.data, bn.eps, *stats)
     y = bn(x_given)
     assert_close(y, y_ref)
     # a (1, C, H, W) array is channel-major too (swapping N and C moves nothing when N == 1)

@@ -11,7 +11,7 @@ from minires.cli import main  # noqa: E402
 from minires.models import resnet18  # noqa: E402
 from minires.nn import no_grad, softmax  # noqa: E402
 from minires.predict import classify, default_resize, guess_model, load_pretrained  # noqa: E402
-from minires.preprocess import preprocess_imagenet  # noqa: E402
+from minires.predict.preprocess import preprocess_imagenet  # noqa: E402
 from minires.weights import save_weights  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "predict")
@@ -53,7 +53,7 @@ def test_imagenet_model_names_classes_and_v2_resize(tmp_path):
     Image.new("L", (70, 50), 128).save(img)
     top = classify(model, [str(img)], topk=5, resize=64, crop=56)[0]
     assert len(top) == 5 and all(isinstance(name, str) and name for _, name, _ in top)
-    from minires.imagenet import imagenet_classes
+    from minires.predict.imagenet import imagenet_classes
     assert all(imagenet_classes()[i] == name for i, name, _ in top)
 
 

@@ -1,8 +1,8 @@
-"""minires.preprocess: torchvision's ImageNet eval transform on Pillow images."""
+"""minires.predict.preprocess: torchvision's ImageNet eval transform on Pillow images."""
 import numpy as np
 import pytest
 
-from minires.preprocess import (IMAGENET_MEAN, IMAGENET_STD, center_crop_box, preprocess_imagenet,
+from minires.predict.preprocess import (IMAGENET_MEAN, IMAGENET_STD, center_crop_box, preprocess_imagenet,
                                 resized_size, to_normalized_array)
 
 Image = pytest.importorskip("PIL.Image")

@@ -1,4 +1,4 @@
-"""ThreadParallel (minires/nn/threads.py): the batch split over replicas on threads computes what
+"""ThreadParallel (minires/parallel/threads.py): the batch split over replicas on threads computes what
 the model alone computes -- outputs, input gradient, parameter gradients, running statistics --
 in float64 to 1e-10; it passes through where it must; an error in one replica never hangs."""
 import copy
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from minires import models, nn
-from minires.nn import threads
-from minires.nn.threads import ReplicaGroup, ThreadParallel, combine_moments
+from minires.parallel import threads
+from minires.nn.norm import combine_moments, whole_batch_moments
+from minires.parallel.threads import ReplicaGroup, ReplicaPart, ThreadParallel
 
 from backends import DEVICE_BACKENDS
 from helpers import forward_backward
@@ -200,17 +201,18 @@ def test_combined_moments_are_the_whole_batchs():
 
     def member(r):
         p = parts[r]
-        out[r] = combine_moments(group, r, p.mean(axis=1), p.var(axis=1), p.shape[1])
+        out[r] = whole_batch_moments(ReplicaPart(group, r), p.mean(axis=1), p.var(axis=1), p.shape[1])
     ts = [threading.Thread(target=member, args=(r,)) for r in range(len(parts))]
     [t.start() for t in ts]
     [t.join() for t in ts]
     whole = np.concatenate(parts, axis=1)
-    for r, (m, v, M, shift) in enumerate(out):
+    for r, (m, v, M) in enumerate(out):
         assert M == 20
         np.testing.assert_allclose(m, whole.mean(axis=1), rtol=1e-14)
         np.testing.assert_allclose(v, whole.var(axis=1), rtol=1e-10)
-        np.testing.assert_allclose(shift, parts[r].mean(axis=1) - whole.mean(axis=1), atol=1e-14)
         np.testing.assert_array_equal(m, out[0][0])          # the same numbers on every replica
+    m, v, M = combine_moments([(p.shape[1], p.mean(axis=1), p.var(axis=1)) for p in parts])   # no threads needed
+    np.testing.assert_array_equal(m, out[0][0])
 
 
 @needs_blas
@@ -254,7 +256,7 @@ def test_on_the_device_it_runs_the_model_alone(backend_name, device, xp):
 def test_thread_parallel_equals_the_plain_keras_flavour(name):
     """The Keras flavour: its batch norm (Keras's momentum, a BatchNorm2d underneath), TensorFlow's
     "same" padding, the pre-activation blocks: under ThreadParallel as on the plain path."""
-    from minires.models import get_model
+    from minires.zoo import get_model
     nn.manual_seed(4)
     model = get_model(name, num_classes=5, classifier_activation=None).to(dtype=np.float64)
     rng = np.random.default_rng(5)

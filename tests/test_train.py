@@ -10,7 +10,8 @@ pytest.importorskip("sklearn", reason="the digits data set comes with scikit-lea
 
 from backends import DEVICE_BACKENDS  # noqa: E402
 from minires.cli import main  # noqa: E402
-from minires.train import COLUMNS, fit  # noqa: E402
+from minires.train import fit  # noqa: E402
+from minires.train.run import COLUMNS  # noqa: E402
 from minires.weights import load_checkpoint  # noqa: E402
 
 

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
-from minires import runcheck  # noqa: E402
+from minires.train import runcheck  # noqa: E402
 from minires.cli import main  # noqa: E402
-from minires.runcheck import CheckpointError  # noqa: E402
+from minires.train.runcheck import CheckpointError  # noqa: E402
 from minires.train import fit  # noqa: E402
 from minires.weights import load_checkpoint, save_checkpoint  # noqa: E402
 

@@ -17,7 +17,7 @@ def test_the_notebook_backend_is_kept_and_gui_backends_become_agg(backend, switc
     used = []
     monkeypatch.setattr(matplotlib, "get_backend", lambda: backend)
     monkeypatch.setattr(matplotlib, "use", lambda name: used.append(name))
-    viz._pyplot()
+    viz.pyplot()
     assert used == (["Agg"] if switched else [])
 
 

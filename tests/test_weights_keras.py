@@ -9,11 +9,11 @@ import pytest
 h5py = pytest.importorskip("h5py", reason="the Keras weights reader needs h5py (pip install 'minires[keras]')")
 
 from keras_reference import KERAS_FIXTURES, keras_reference_input  # noqa: E402
-from minires.models.keras import KerasResNet  # noqa: E402
+from minires.keras.models import KerasResNet  # noqa: E402
 from minires.predict import classify, load_pretrained  # noqa: E402
-from minires.preprocess_keras import keras_preprocess_input, preprocess_keras  # noqa: E402
+from minires.predict.preprocess_keras import keras_preprocess_input, preprocess_keras  # noqa: E402
 from minires.weights import WeightsError  # noqa: E402
-from minires.weights.keras import guess_keras_model, keras_file_info, load_keras_weights  # noqa: E402
+from minires.keras.weights import guess_keras_model, keras_file_info, load_keras_weights  # noqa: E402
 from reference import FIXTURE_DIR, fixture_path, load_fixture  # noqa: E402
 
 FILES = os.path.join(FIXTURE_DIR, "keras", "files")

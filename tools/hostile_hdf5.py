@@ -29,14 +29,14 @@ SECRET = b"MINIRES-SECRET " * 64                  # 960 bytes: enough for a (64,
 def tiny_model():
     """The tiny ResNet the files are for (tests/fixtures/keras/files/tiny_v1.npz's spec)."""
     import json
-    from minires.models.keras import KerasResNet
+    from minires.keras.models import KerasResNet
     with np.load(os.path.join(FILES, "tiny_v1.npz"), allow_pickle=False) as f:
         spec = json.loads(str(f["spec"]))
     return KerasResNet(spec["version"], spec["layers"], spec["widths"], num_classes=5, data_format="channels_last")
 
 
 def load_into_tiny(path):
-    from minires.weights.keras import load_keras_weights
+    from minires.keras.weights import load_keras_weights
     return load_keras_weights(tiny_model(), path)
 
 

@@ -15,16 +15,16 @@ import sys
 
 import numpy as np
 
-LAYOUT_AND_SPEED_FILES = {"nn/memory.py", "nn/threads.py"}   # the fast path's workspaces, memory layout, threads
+LAYOUT_AND_SPEED_FILES = {"engine/memory.py", "parallel/threads.py"}   # the fast path's workspaces, memory layout, threads
 
 
 def reading_path(model_name, input_shape, plain_path=True):
     """[(file relative to minires/, qualified function name)] in the order first entered."""
     import minires
-    from minires import models, nn
+    from minires import nn, zoo
     root = os.path.dirname(os.path.abspath(minires.__file__))
     nn.manual_seed(0)
-    model = models.get_model(model_name)
+    model = zoo.get_model(model_name)
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     seen = {}
 

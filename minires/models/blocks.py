@@ -15,13 +15,12 @@ own backward needs. ReLUs hold no parameters, so the keys are unchanged.
 Memory (the fast path): every batch norm writes its output over its convolution's output
 (``BatchNorm2d(inplace=True)``), every ReLU over that again (``ReLU(inplace=True)``), and the
 residual sum is added in place into the last batch norm's output. Each of them overwrites
-only an array that no layer kept for its backward (the rule: ``nn.module.may_overwrite``): a
+only an array that no layer kept for its backward (the rule: ``engine/memory.py:may_overwrite``): a
 convolution keeps its input, not its output, and a batch norm keeps xhat, not its output.
 One fresh activation-sized array per layer, not three. The plain path ignores ``inplace``.
 """
 from ..backend import xp_of
-from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential, is_plain
-from ..nn.memory import zeros_channel_major
+from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1):
@@ -70,9 +69,9 @@ class ShortcutA(Module):
 
     @staticmethod
     def _zeros(like, shape):
-        """Zeros of ``shape``; stored channel-major (``memory.py``) on the fast path."""
-        xp = xp_of(like)
-        return xp.zeros(shape, like.dtype) if is_plain() else zeros_channel_major(xp, shape, like.dtype)
+        """Zeros of ``shape``, laid out in memory as ``like`` is (order 'K'): the residual sum
+        then adds two arrays of the same layout, whichever path made them."""
+        return xp_of(like).zeros_like(like, shape=shape)
 
 
 class BasicBlock(Module):

@@ -1,9 +1,11 @@
 """ReLU: y = max(x, 0).
 
 Read from the top: ``relu_forward`` / ``relu_backward`` are the textbook layer. ``ReLU`` runs
-them on the plain path (``with minires.nn.plain():``); its fast path saves memory, nothing else.
+them on the plain path (``with minires.nn.plain():``); its fast path (minires/engine/activation.py)
+saves memory, nothing else.
 """
-from .module import Module, is_plain, may_overwrite
+from .module import Module
+from . import switches
 from ..backend import xp_of
 
 
@@ -22,7 +24,7 @@ class ReLU(Module):
 
     ``inplace=True`` overwrites x with y instead of allocating a new array (as PyTorch's
     ``ReLU(inplace=True)``), on the fast path, where it is allowed: when no layer kept x for
-    its backward (``module.may_overwrite``). A batch norm keeps xhat, not its output, so the
+    its backward (``engine/memory.py:may_overwrite``). A batch norm keeps xhat, not its output, so the
     ReLU right after one overwrites it.
     """
 
@@ -33,38 +35,16 @@ class ReLU(Module):
         return "inplace=True" if self.inplace else ""
 
     def forward(self, x):
-        """x (any shape) -> same shape: ``relu_forward`` on the plain path, else ``_forward_fast``."""
+        """x (any shape) -> same shape: ``relu_forward``, or the engine's fast path."""
         self.check_input(x)
-        if not is_plain():
-            return self._forward_fast(x)
+        if self.fast and not switches.plain_path:
+            return self.fast.forward(self, x)           # the engine: minires/engine/activation.py
         y, mask = relu_forward(x)
         self.save_for_backward(mask)
         return y
 
     def backward(self, grad_out):
-        """The path the forward took: ``relu_backward`` (plain) or ``_backward_fast``."""
-        if is_plain():
-            return relu_backward(grad_out, *self.saved)
-        return self._backward_fast(grad_out)
-
-    # ----- the fast path -----
-    def _forward_fast(self, x):
-        """``relu_forward``'s y, in place when allowed, and keeping y instead of a mask.
-
-        The mask x > 0 is also y > 0, and y is kept anyway by the layer after (a convolution
-        keeps its input), so keeping y costs no memory where a mask would cost a new array.
-        The output has x's memory layout (channel-major stays channel-major).
-        Plain twin: minires/nn/activation.py:relu_forward.
-        """
-        xp = xp_of(x)
-        y = xp.maximum(x, 0, out=x) if self.inplace and may_overwrite(x) else xp.maximum(x, 0)
-        self.save_for_backward(y)
-        return y
-
-    def _backward_fast(self, grad_out):
-        """``relu_backward`` with the mask recomputed from the kept y.
-
-        Plain twin: minires/nn/activation.py:relu_backward.
-        """
-        y, = self.saved
-        return grad_out * (y > 0)
+        """The gradient passes where x > 0: ``relu_backward``, or the engine's fast path."""
+        if self.fast and not switches.plain_path:
+            return self.fast.backward(self, grad_out)   # the engine: minires/engine/activation.py
+        return relu_backward(grad_out, *self.saved)

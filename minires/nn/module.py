@@ -1,4 +1,4 @@
-"""Module, Parameter, Sequential, no_grad and plain: the skeleton every layer hangs on.
+"""Module, Parameter and Sequential: the skeleton every layer hangs on.
 
 There is no autograd. The contract, the same for every layer, lives here: ``forward(x)``
 computes the output and hands what the backward will need to ``self.save_for_backward(...)``
@@ -6,79 +6,23 @@ computes the output and hands what the backward will need to ``self.save_for_bac
 the gradient with respect to the input and ADDS its parameters' gradients into ``param.grad``.
 A network's backward is its layers' backwards called in reverse order.
 
-Two paths: Conv2d, BatchNorm2d, ReLU and MaxPool2d each have a *plain* path (the textbook
-functions at the top of their file) and a *fast* one, the default, with the same numbers and
-less memory traffic. ``with plain():`` or ``MINIRES_PLAIN=1`` sends every layer down the plain path.
+The switches every layer reads (``no_grad``, ``plain``) are in switches.py; the fast path of a
+layer class, when the engine (minires/engine/) gives it one, is its ``fast`` attribute.
 """
-import contextlib
-import os
 import weakref
 
 import numpy as np
 
 from ..backend import DeviceError, check_device, device_of, to_device, xp_of
+from . import switches
 
-_grad_enabled = True
-_plain = os.environ.get("MINIRES_PLAIN", "0") not in ("", "0")
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Inside ``with no_grad():`` layers keep nothing for backward (inference uses less memory)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-def is_grad_enabled():
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def plain(enabled=True):
-    """Inside ``with plain():`` every layer runs its plain path: the textbook forward and
-    backward functions at the top of its file (``conv_forward``, ``batchnorm_forward`` ...),
-    with no workspace, chunking or memory-layout trick in between. Same numbers, slower.
-    ``MINIRES_PLAIN=1`` in the environment makes the plain path the default (notebooks, CLI).
-    """
-    global _plain
-    previous, _plain = _plain, bool(enabled)
-    try:
-        yield
-    finally:
-        _plain = previous
-
-
-def is_plain():
-    """True when layers run their plain (textbook) path; see ``plain``."""
-    return _plain
-
-
-# ----- in place, safely -----
+# ----- what layers keep for their backward -----
 # Every array a layer keeps for its backward is recorded here by the array that owns its
 # memory -- ``a.base`` for a view (NumPy and CuPy both point a view's base, even a view of a
-# view, at the owner), else ``a`` itself -- so that an in-place layer can tell whether it may
-# write over its input.
-_kept = weakref.WeakValueDictionary()   # id(owner) -> owner; an entry goes when the owner is freed
-_kept_ids = set()                       # owners that cannot be weakly referenced (kept for good)
-
-
-def may_overwrite(x):
-    """May an in-place layer write its output over ``x``? Only if no layer kept x for backward.
-
-    The one rule of every in-place operation in minires (``ReLU(inplace=True)``,
-    ``BatchNorm2d(inplace=True)``, the blocks' residual add): write over an input only when no
-    layer's ``save_for_backward`` kept that memory. A ReLU keeps its output, a max-pool its
-    input and output: a batch norm after either must not overwrite them, or their backward
-    would read the batch norm's numbers (a silently wrong gradient). A convolution keeps its
-    input, not its output, so the batch norm after it may. When the answer is no, the layer
-    simply allocates a new array.
-    """
-    owner = x if x.base is None else x.base
-    return id(owner) not in _kept and id(owner) not in _kept_ids
+# view, at the owner), else ``a`` itself -- so that an in-place layer of the fast path can tell
+# whether it may write over its input (minires/engine/memory.py:may_overwrite).
+kept = weakref.WeakValueDictionary()    # id(owner) -> owner; an entry goes when the owner is freed
+kept_for_good = set()                   # ids of owners that cannot be weakly referenced
 
 
 def _not_array(a):
@@ -115,6 +59,7 @@ class Module:
 
     buffer_names = ()
     training = True
+    fast = None   # the engine's fast path for this class (a switches.FastPath), set by minires/engine/
     path = ""  # dotted name inside the network, e.g. 'layer1.0.conv1'; set when attached
     _saved = None          # what the last forward kept for backward (see save_for_backward)
     _saved_plain = False   # ... and whether that forward took the plain path
@@ -141,21 +86,21 @@ class Module:
         """Keep ``values`` (arrays, shapes, flags) for the backward: every layer does it this way.
 
         Under ``no_grad`` nothing is kept. The arrays among ``values`` are recorded as kept
-        (``may_overwrite``), so that no in-place layer writes over them before this layer's
+        (``kept``), so that no in-place layer writes over them before this layer's
         backward has run: pass arrays as values of their own, not inside a tuple.
         """
         # vars(self).update: plain attributes, no need for __setattr__'s bookkeeping of sub-modules
-        if not _grad_enabled:
+        if not switches.grad_enabled:
             vars(self).update(_saved=None)
             return
         for value in values:
             if hasattr(value, "base") and getattr(value, "ndim", 0) > 0:    # an array: its memory is kept
                 owner = value if value.base is None else value.base
                 try:
-                    _kept[id(owner)] = owner
+                    kept[id(owner)] = owner
                 except TypeError:                                         # not weakly referable
-                    _kept_ids.add(id(owner))
-        vars(self).update(_saved=values, _saved_plain=_plain)
+                    kept_for_good.add(id(owner))
+        vars(self).update(_saved=values, _saved_plain=switches.plain_path)
 
     @property
     def saved(self):
@@ -166,8 +111,8 @@ class Module:
         """
         if self._saved is None:
             raise RuntimeError(f"{self._describe()}: backward called without a forward (or under no_grad)")
-        if self._saved_plain != _plain:
-            paths = ("fast", "plain") if _plain else ("plain", "fast")
+        if self._saved_plain != switches.plain_path:
+            paths = ("fast", "plain") if switches.plain_path else ("plain", "fast")
             raise RuntimeError(f"{self._describe()}: the forward ran the {paths[0]} path and the backward runs "
                                f"the {paths[1]} path; run both inside (or both outside) `with plain():`")
         return self._saved

@@ -21,19 +21,29 @@ Conv2d and MaxPool2d take ``padding="same"`` / ``"valid"``; with "same" they pad
     pad2d(x, pads, value)         -> x padded by (left, right, top, bottom) with ``value``
     crop2d(g, pads)               -> the adjoint of pad2d: the gradient of the padded border is dropped
     ZeroPad2d((l, r, t, b))       -> Keras's ZeroPadding2D / PyTorch's ZeroPad2d, as a Module
-    Conv2dSame, MaxPool2dSame     -> Conv2d / MaxPool2d with padding="same" (zeros / -inf), any stride
+
+(``Conv2dSame`` and ``MaxPool2dSame``, timm's spelling of padding="same", are in conv.py and pool.py.)
+This file is a leaf: the layers import it, it imports no layer.
 
 Max-pool pads with -inf (a padded position never wins); a convolution with 0. The backward of
 padding is a crop: a padded pixel is a constant, so its gradient goes nowhere.
 
-Cost: one padded copy of the input per layer (the plain way). Where "same" is symmetric
+Cost: one padded copy of the input per layer (the plain way; the fast path's copy is stored
+channel-major, minires/engine/padding.py). Where "same" is symmetric
 whatever the input size (stride 1, odd kernel) Conv2d uses its own symmetric padding instead,
 which needs no copy (``symmetric_same``).
 """
-from .conv import Conv2d, _pair
 from .module import Module
-from .pool import MaxPool2d
+from . import switches
 from ..backend import xp_of
+
+
+def pair(v, name):
+    """An int or a pair of ints -> a pair of ints (height, width)."""
+    p = (v, v) if isinstance(v, int) else tuple(v)
+    if len(p) != 2 or not all(isinstance(a, int) for a in p):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return p
 
 
 def same_padding(size, k, s):
@@ -66,7 +76,7 @@ def resolve_padding(padding, name):
         if mode == "same":
             return "same"
         raise ValueError(f"{name}: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
-    return _pair(padding, "padding")
+    return pair(padding, "padding")
 
 
 def symmetric_same(padding, kernel_size, stride):
@@ -97,15 +107,14 @@ def crop_same(layer, dx):
 def pad2d(x, pads, value=0.0):
     """x (N, C, H, W) -> (N, C, top + H + bottom, left + W + right), the border filled with ``value``.
 
-    ``pads`` = (left, right, top, bottom). The result is stored channel-major like every
-    activation (``memory.py``), so the convolution that reads it needs no transpose.
+    ``pads`` = (left, right, top, bottom).
     """
     left, right, top, bottom = pads
     xp = xp_of(x)
     N, C, H, W = x.shape
-    out = xp.full((C, N, top + H + bottom, left + W + right), value, dtype=x.dtype)
-    out[:, :, top:top + H, left:left + W] = x.transpose(1, 0, 2, 3)
-    return out.transpose(1, 0, 2, 3)
+    out = xp.full((N, C, top + H + bottom, left + W + right), value, dtype=x.dtype)
+    out[:, :, top:top + H, left:left + W] = x
+    return out
 
 
 def crop2d(g, pads):
@@ -143,30 +152,11 @@ class ZeroPad2d(Module):
 
     def forward(self, x):
         self.check_input(x, ndim=4)
+        if self.fast and not switches.plain_path:
+            return self.fast.forward(self, x)                # the engine: minires/engine/padding.py
         self.save_for_backward(x.shape)                 # nothing but the guard is needed
         return pad2d(x, self.padding, 0.0)
 
     def backward(self, grad_out):
         _ = self.saved                                  # raises if there was no forward
         return crop2d(grad_out, self.padding)
-
-
-class Conv2dSame(Conv2d):
-    """``Conv2d(..., padding="same")`` (TensorFlow's rule at any stride), spelled as timm does."""
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, bias=True):
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding="same", groups=groups,
-                         bias=bias)
-
-
-class MaxPool2dSame(MaxPool2d):
-    """``MaxPool2d(..., padding="same")``: Keras's ``MaxPooling2D(3, strides=2, padding="same")``."""
-
-    def __init__(self, kernel_size, stride=None):
-        super().__init__(kernel_size, stride=stride, padding="same")
-
-
-def same_conv(in_channels, out_channels, kernel_size, stride=1, bias=False):
-    """``Conv2d(..., padding="same")``: symmetric padding at stride 1 with an odd kernel (no copy),
-    TensorFlow's computed padding otherwise."""
-    return Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding="same", bias=bias)

@@ -67,56 +67,27 @@ def _scan(f, max_depth):
             name = opcode.name
             takes_mark, n_below, n_push, push_mark, special = shape[name]
             if special:
-                if name in _MEMO_PUTS:
-                    index = len(memo) if name == "MEMOIZE" else arg
-                    if not stack:
-                        raise WeightsError(f"pickle memo store ({name}) with an empty stack at byte {pos}")
-                    if not 0 <= index <= ops:
-                        raise WeightsError(f"pickle memo index {index} at byte {pos}: a pickler numbers its "
-                                           f"memo 0, 1, 2 ..., and only {ops} opcodes came before it")
-                    memo[index] = stack[-1]
-                elif name in _MEMO_GETS:
-                    if arg not in memo:
-                        raise WeightsError(f"pickle memo fetch of index {arg} at byte {pos}, never stored")
-                    stack.append(memo[arg])
-                elif name == "DUP":               # the same object twice: the same cell
-                    if not stack:
-                        raise WeightsError(f"pickle opcode DUP with an empty stack at byte {pos}")
-                    stack.append(stack[-1])
-                else:                             # STOP
-                    if len(stack) != 1 or marks:
-                        raise WeightsError(f"pickle ends (STOP at byte {pos}) with {len(stack)} values "
-                                           f"and {len(marks)} open MARKs on the stack; expected one value")
+                if _memo_dup_or_stop(name, arg, pos, ops, stack, marks, memo):   # STOP
                     return f.tell()
                 continue
             deepest = -1                      # the deepest value consumed (-1: none)
             if takes_mark:                    # e.g. APPENDS: [list, MARK, items...]
                 if not marks:
                     raise WeightsError(f"pickle opcode {name} without a MARK before it (byte {pos})")
-                start = marks.pop()
-                for cell in stack[start:]:
-                    if cell[0] > deepest:
-                        deepest = cell[0]
-                del stack[start:]
+                deepest = _pop_from(stack, marks.pop(), deepest)
             if len(stack) < n_below:
                 raise WeightsError(f"pickle opcode {name} needs {n_below} values on the stack at byte {pos}, "
                                    f"there are {len(stack)}")
             if name in add_into:              # the container stays on the stack; it gets deeper
                 first = len(stack) - n_below  # APPEND/SETITEM/BUILD: [container, items...]
-                for cell in stack[first + 1:]:
-                    if cell[0] > deepest:
-                        deepest = cell[0]
-                del stack[first + 1:]
+                deepest = _pop_from(stack, first + 1, deepest)
                 container = stack[-1]
                 if deepest + 1 > container[0]:
                     container[0] = deepest + 1
                 depth = container[0]
             else:
                 if n_below:
-                    for cell in stack[-n_below:]:
-                        if cell[0] > deepest:
-                            deepest = cell[0]
-                    del stack[-n_below:]
+                    deepest = _pop_from(stack, len(stack) - n_below, deepest)
                 depth = deepest + 1 if n_push else 0      # an atom (nothing consumed) is 0 deep
                 for _ in range(n_push):
                     stack.append([depth])
@@ -133,3 +104,39 @@ def _scan(f, max_depth):
     except (ValueError, EOFError, OverflowError, MemoryError, UnicodeDecodeError) as e:
         raise WeightsError(f"corrupt or truncated pickle ({type(e).__name__}: {e})") from e
     raise WeightsError("pickle data ends without a STOP opcode (truncated file)")
+
+
+def _pop_from(stack, first, deepest):
+    """Remove ``stack[first:]``; returns the deepest of their depths and ``deepest``."""
+    for cell in stack[first:]:
+        if cell[0] > deepest:
+            deepest = cell[0]
+    del stack[first:]
+    return deepest
+
+
+def _memo_dup_or_stop(name, arg, pos, ops, stack, marks, memo):
+    """The opcodes handled by name: a memo store or fetch, DUP, STOP (returns True at STOP).
+    ``ops``: how many opcodes came before this one."""
+    if name in _MEMO_PUTS:
+        index = len(memo) if name == "MEMOIZE" else arg
+        if not stack:
+            raise WeightsError(f"pickle memo store ({name}) with an empty stack at byte {pos}")
+        if not 0 <= index <= ops:
+            raise WeightsError(f"pickle memo index {index} at byte {pos}: a pickler numbers its "
+                               f"memo 0, 1, 2 ..., and only {ops} opcodes came before it")
+        memo[index] = stack[-1]
+    elif name in _MEMO_GETS:
+        if arg not in memo:
+            raise WeightsError(f"pickle memo fetch of index {arg} at byte {pos}, never stored")
+        stack.append(memo[arg])
+    elif name == "DUP":               # the same object twice: the same cell
+        if not stack:
+            raise WeightsError(f"pickle opcode DUP with an empty stack at byte {pos}")
+        stack.append(stack[-1])
+    else:                             # STOP
+        if len(stack) != 1 or marks:
+            raise WeightsError(f"pickle ends (STOP at byte {pos}) with {len(stack)} values "
+                               f"and {len(marks)} open MARKs on the stack; expected one value")
+        return True
+    return False

@@ -37,7 +37,7 @@
 # runs from top to bottom at any time (*Run All*) and tells you how far you are. Each check also
 # returns a result: `result.ok` is `True` once it passes.
 #
-# The forwards you differentiate are in `minires.exercises` (`ex.relu`, `ex.linear`, `ex.conv2d`,
+# The forwards you differentiate are in `minires.teach.exercises` (`ex.relu`, `ex.linear`, `ex.conv2d`,
 # `ex.batchnorm`, `ex.basic_block`, `ex.maxpool`, `ex.projection_block`, `ex.grouped_conv2d`):
 # float64 NumPy, a few
 # lines each, most of them calling the library's textbook forwards
@@ -50,7 +50,7 @@ import inspect
 
 import numpy as np
 
-import minires.exercises as ex
+import minires.teach.exercises as ex
 from minires.nn import col2im, im2col
 
 results = {}  # exercise name -> the checker's result

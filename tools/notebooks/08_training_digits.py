@@ -6,7 +6,7 @@
 # Everything so far was one forward and one backward. Training repeats them: a mini-batch goes
 # forward, the loss's gradient comes back through every layer, and SGD moves each weight a
 # little against its gradient. `minires.train.fit` does exactly that (its whole step is five
-# lines, shown in the docstring of `minires/train.py` and run by `minires/train.py:_train_epoch`),
+# lines, shown in the docstring of `minires/train/loop.py` and run by `minires/train/loop.py:_train_epoch`),
 # evaluates on the test set after every epoch, and
 # keeps a run folder with the configuration, the metrics and checkpoints.
 #

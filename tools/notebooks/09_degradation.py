@@ -32,8 +32,9 @@ import numpy as np
 
 from minires import nn
 from minires.data import batches, load_dataset
-from minires.experiments import degradation, plot_degradation
-from minires.models import BasicBlock, CifarResNet, get_model
+from minires.teach.experiments import degradation, plot_degradation
+from minires.models import BasicBlock, CifarResNet
+from minires.zoo import get_model
 from minires.viz import plot_grad_norms
 
 # %% [markdown]

@@ -33,7 +33,7 @@ import numpy as np
 from minires import nn
 from minires.models import resnet18
 from minires.predict import classify, load_pretrained
-from minires.preprocess import load_image, preprocess_imagenet
+from minires.predict.preprocess import load_image, preprocess_imagenet
 from minires.weights import WeightsError, detect_format, load_weights, save_weights
 
 REAL = "resnet18-f37072fd.pth"

@@ -32,10 +32,12 @@ import tempfile
 
 import numpy as np
 
-from minires import distributed as D
+from minires.parallel import mpi as D
+from minires.parallel.sampler import DistributedSampler
 from minires import nn
 from minires.models import resnet20, resnet50
-from minires.nn.syncbn import SyncBatchNorm, convert_sync_batchnorm
+from minires.nn.norm import batchnorm_backward
+from minires.parallel.syncbn import convert_sync_batchnorm
 
 here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 MPIEXEC = here if os.path.exists(here) else shutil.which("mpiexec")
@@ -53,14 +55,14 @@ print("The last part runs 2 real processes." if HAVE_MPI else
 # cards are dealt out. If the number of images is not a multiple of W, the permutation is
 # padded with its own first images, so that every rank takes the same number of steps (a
 # rank that finished early would leave the others waiting). That is PyTorch's
-# `DistributedSampler`, and `minires.distributed.DistributedSampler`:
+# `DistributedSampler`, and `minires.parallel.sampler.DistributedSampler`:
 
 # %%
 n, W = 10, 3
 order = np.random.default_rng([0, 0]).permutation(n)       # epoch 0, seed 0: what one process would use
 print("the epoch's permutation:", order.tolist())
 for rank in range(W):
-    shard = D.DistributedSampler(n, W, rank, seed=0).split(order)
+    shard = DistributedSampler(n, W, rank, seed=0).split(order)
     print(f"rank {rank} takes     ", shard.tolist())
 
 # %% [markdown]
@@ -72,7 +74,7 @@ for rank in range(W):
 # %%
 B, W, n = 4, 2, 40
 order = np.random.default_rng([0, 0]).permutation(n)
-firsts = [D.DistributedSampler(n, W, r).split(order)[:B] for r in range(W)]
+firsts = [DistributedSampler(n, W, r).split(order)[:B] for r in range(W)]
 print("rank batches:", [f.tolist() for f in firsts])
 print("one process, batch", W * B, ":", sorted(order[:W * B].tolist()))
 print("the same images:", sorted(np.concatenate(firsts).tolist()) == sorted(order[:W * B].tolist()))
@@ -133,7 +135,7 @@ for name, model in (("ResNet-20", resnet20(num_classes=10)), ("ResNet-50", resne
               f"{1e3 * volume * 8 / 10e9:6.2f} ms on 10 Gbit/s, {1e3 * volume * 8 / 100e9:5.2f} ms on 100 Gbit/s")
 
 # %% [markdown]
-# In minires the all-reduce is MPI's (`comm.Allreduce`, `minires/distributed.py`), and
+# In minires the all-reduce is MPI's (`comm.Allreduce`, `minires/parallel/mpi.py`), and
 # `average_gradients` copies every gradient into **one flat buffer** first: one message of a
 # few MB is far cheaper than one small message per parameter tensor, because each message
 # pays a fixed latency.
@@ -199,22 +201,25 @@ for r in range(2):
 #
 # ## 4. SyncBatchNorm
 #
-# `SyncBatchNorm` computes the statistics over every rank's images. In forward each rank sums
-# its values per channel: the count, the sum and the sum of squares; one all-reduce adds them
-# up, and every rank has the global mean and variance. Its backward needs the derivative
-# through those global statistics, and they again are sums over all ranks: the derivation (in
-# the docstring of `minires/nn/syncbn.py`) ends in
+# `SyncBatchNorm` computes the statistics over every rank's images. It is no new layer: it is
+# batch norm given a `group` (the protocol at the top of `minires/nn/norm.py`), and
+# `convert_sync_batchnorm(model)` gives every batch norm of a model the MPI world as its group.
+# In forward each rank computes its count, mean and variance per channel; one all-reduce gathers
+# every rank's, and `combine_moments` (Chan's formula, in float64) turns them into the global
+# mean and variance. The backward needs the derivative through those global statistics, and
+# it ends in
 #
 #     dx_i = weight / sqrt(var + eps) * (g_i - mean_j(g_j) - xhat_i * mean_j(g_j * xhat_j))
 #
 # where the means run over the global batch: one more all-reduce of the two per-channel sums
-# `sum g` and `sum g * xhat`, which are the bias and weight gradients. The code:
+# `sum g` and `sum g * xhat`, which are the bias and weight gradients (`sum_over_parts`). The
+# textbook backward, with the one branch that a group takes:
 
 # %%
-print(inspect.getsource(SyncBatchNorm.backward))
+print(inspect.getsource(batchnorm_backward))
 
 # %% [markdown]
-# Two ranks, simulated here by two threads of this process (`minires.distributed.simulate`:
+# Two ranks, simulated here by two threads of this process (`minires.parallel.mpi.simulate`:
 # each thread gets its own rank and a shared all-reduce; a simulation, not MPI), each
 # normalising half of a batch, against one batch norm over the whole batch:
 
@@ -265,7 +270,7 @@ if HAVE_MPI:
                            if k in ("batch_size", "world_size", "sync_bn")})
 else:
     print("SIMULATION: two ranks as threads of this process (mpiexec is not available here).")
-    from minires.optim import SGD
+    from minires.train.optim import SGD
     X, Y = rng.standard_normal((3, 64, 1, 8, 8)), rng.integers(0, 10, (3, 64))
 
     def train(world_size):
@@ -277,7 +282,7 @@ else:
             D.broadcast_state(model, world)
         opt, criterion = SGD(model.parameters(), lr=0.1, momentum=0.9), nn.CrossEntropyLoss()
         for xs, ys in zip(X, Y):
-            mine = D.DistributedSampler(64, world.size, world.rank, shuffle=False).split(np.arange(64))
+            mine = DistributedSampler(64, world.size, world.rank, shuffle=False).split(np.arange(64))
             criterion(model(xs[mine]), ys[mine])
             model.zero_grad()
             model.backward(criterion.backward())
@@ -318,13 +323,14 @@ else:
 # its part of the batch, so while one is in a matrix multiply (arithmetic), the other is
 # often copying (memory).
 #
-# `minires.nn.ThreadParallel(model)` does exactly this (`minires/nn/threads.py`). Its replicas
+# `minires.parallel.ThreadParallel(model)` does exactly this (`minires/parallel/threads.py`). Its replicas
 # share the model's weights (the same arrays, not copies) and have their own gradients; after
 # backward it adds the replicas' gradients up -- the all-reduce of section 2, inside one
-# process. Batch norm is synchronised as in section 4, with one difference: each replica
-# hands over its part's mean and variance, and the group combines them with Chan's formula
-# (`minires/nn/threads.py:combine_moments`): the whole batch's variance is the parts' own
-# variances plus the spread of their means,
+# process. Batch norm is synchronised exactly as in section 4: while the replicas run, each
+# replica's batch norms get a group (`minires/parallel/threads.py:ReplicaPart`) that gathers
+# through a barrier instead of an all-reduce, and the parts' means and variances are combined
+# by the same Chan's formula (`minires/nn/norm.py:combine_moments`): the whole batch's variance
+# is the parts' own variances plus the spread of their means,
 #
 # $$\sigma^2 = \frac{1}{M}\sum_r n_r\left(\sigma_r^2 + (\mu_r - \mu)^2\right),$$
 #
@@ -332,7 +338,7 @@ else:
 # numbers of the model alone, to rounding:
 
 # %%
-from minires.nn import ThreadParallel
+from minires.parallel import ThreadParallel
 
 nn.manual_seed(0)
 model = resnet20(num_classes=10).to(dtype=np.float64)
@@ -365,8 +371,8 @@ print(f"largest difference: output {np.max(np.abs(y_net - y_alone)):.1e}, input 
 # %%
 import time
 
-from minires.nn import threads
-from minires.optim import SGD
+from minires.parallel import threads
+from minires.train.optim import SGD
 
 print(f"cores this process may use: {threads.default_threads()}; "
       f"MIN_PART_VALUES = {threads.MIN_PART_VALUES:,}")

@@ -22,7 +22,9 @@ import inspect
 import numpy as np
 
 from minires import check_module, nn
-from minires.models import Bottleneck, BasicBlock, get_model
+from minires.models import Bottleneck, BasicBlock
+from minires.zoo import get_model
+from minires.engine import conv as engine_conv
 from minires.nn.conv import conv_forward
 
 rng = np.random.default_rng(0)
@@ -35,10 +37,10 @@ rng = np.random.default_rng(0)
 # multiply at every pixel, no neighbour involved. All pixels at once, it is one product of
 # $W$ $(O \times C)$ with the image as a $(C \times HW)$ matrix, and there is nothing to copy: the
 # image already *is* the im2col matrix. The library's fast path does exactly that
-# (`minires/nn/conv.py:Conv2d._pointwise_columns`):
+# (`minires/engine/conv.py:pointwise_columns`):
 
 # %%
-print(inspect.getsource(nn.Conv2d._pointwise_columns))
+print(inspect.getsource(engine_conv.pointwise_columns))
 x = rng.standard_normal((2, 8, 5, 5))
 w = rng.standard_normal((16, 8, 1, 1))
 y_conv = conv_forward(x, w, None, (1, 1), (0, 0))[0]

@@ -28,8 +28,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minires import nn
-from minires.models import keras_resnet50, resnet50, tf_resnet50
-from minires.models.preact import BottleneckV1, PreActBottleneck
+from minires.keras import keras_resnet50, tf_resnet50
+from minires.models import resnet50
+from minires.keras.blocks import BottleneckV1, PreActBottleneck
 from minires.nn.padding import same_padding
 
 nn.manual_seed(0)
@@ -42,7 +43,7 @@ rng = np.random.default_rng(0)
 # (N, H, W, C): each pixel's channels side by side. minires's layers take NCHW; a Keras-flavoured
 # model built with `data_format="channels_last"` takes NHWC, and gives its input gradient back
 # in NHWC. What does that cost? The model only *transposes views* at its two ends: inside,
-# activations are stored channel-major either way (`minires/nn/memory.py`), and the stem's
+# activations are stored channel-major either way (`minires/engine/memory.py`), and the stem's
 # padding writes a fresh copy in that order, a copy the NCHW path makes too.
 
 # %%
@@ -248,8 +249,8 @@ import tempfile
 
 import h5py
 
-from minires.models import tf_resnet34
-from minires.weights.keras import keras_file_info, load_keras_weights, match_layers, open_keras_file
+from minires.keras import tf_resnet34
+from minires.keras.weights import keras_file_info, load_keras_weights, match_layers, open_keras_file
 from minires.weights.tf_checkpoint import TFCheckpoint
 
 FIXTURES = Path("..") / "tests" / "fixtures" / "keras" / "tutorial" / "resnet34"
@@ -337,7 +338,7 @@ for n in [n for n in datasets if n.startswith("layers/sequential/")][:6]:
 # `logits`. Each format keeps that order its own way (the `.h5`'s lists, the checkpoint's
 # `layer_with_weights-N` and attribute names, Keras 3's counters and attribute names), and
 # `tf_resnet34`'s layers come in the same order, so minires pairs them one by one
-# (`minires/weights/keras_structure.py:match_by_tracking_order`: the order Keras tracks them).
+# (`minires/keras/structure.py:match_by_tracking_order`: the order Keras tracks them).
 # It checks that every pair is the same kind of layer (convolution, batch norm, dense) and then
 # every shape, so a file of another depth is refused with what differs
 # (`tests/test_keras_tutorial_files.py:test_a_file_of_another_depth_is_refused_saying_what_differs`).

@@ -1,0 +1,54 @@
+"""The two switches every layer reads: ``no_grad`` and the plain path.
+
+Two paths: Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d and ZeroPad2d each have a
+*plain* path (the textbook functions at the top of their file) and a *fast* one, the default,
+with the same numbers and less memory traffic. The fast path lives in ``minires/engine/``,
+beneath this package: nn/ never imports it. The engine sets each such layer class's ``fast``
+attribute instead (``Module.fast``), and a layer's forward and backward hand themselves to it
+in one line, unless ``plain_path`` is on: ``with plain():`` or ``MINIRES_PLAIN=1`` sends every
+layer down the plain path. The layers read the two flags, ``grad_enabled`` and ``plain_path``,
+as they are; the functions below set them.
+"""
+import contextlib
+import os
+from collections import namedtuple
+
+FastPath = namedtuple("FastPath", "forward backward")   # forward(layer, x), backward(layer, grad_out)
+
+grad_enabled = True
+plain_path = os.environ.get("MINIRES_PLAIN", "0") not in ("", "0")
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` layers keep nothing for backward (inference uses less memory)."""
+    global grad_enabled
+    previous, grad_enabled = grad_enabled, False
+    try:
+        yield
+    finally:
+        grad_enabled = previous
+
+
+def is_grad_enabled():
+    return grad_enabled
+
+
+@contextlib.contextmanager
+def plain(enabled=True):
+    """Inside ``with plain():`` every layer runs its plain path: the textbook forward and
+    backward functions at the top of its file (``conv_forward``, ``batchnorm_forward`` ...),
+    with no workspace, chunking or memory-layout trick in between. Same numbers, slower.
+    ``MINIRES_PLAIN=1`` in the environment makes the plain path the default (notebooks, CLI).
+    """
+    global plain_path
+    previous, plain_path = plain_path, bool(enabled)
+    try:
+        yield
+    finally:
+        plain_path = previous
+
+
+def is_plain():
+    """True when layers run their plain (textbook) path; see ``plain``."""
+    return plain_path

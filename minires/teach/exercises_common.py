@@ -1,0 +1,56 @@
+"""The format of an exercise spec, and the helpers the two spec files share.
+
+minires.teach.exercises checks a backward against a spec. The specs are in exercises_layers.py
+(one layer each: relu, linear, conv2d, batchnorm, maxpool, grouped_conv2d) and
+exercises_blocks.py (residual blocks: basic_block, projection_block); each exercise in their
+EXERCISES dicts is a dict:
+    forward(*inputs, **case) -> y        what the learner differentiates (float64 NumPy)
+    inputs(rng) -> [arrays]              small, seeded, away from ReLU's kink and max ties
+    grads                                the names of the gradients, in the order returned
+    cases                                keyword sets the backward is called with (stride, padding ...)
+    reference(*inputs, dy, **case)       the right gradients, {name: array}, from minires.nn layers
+    wrong(*inputs, dy, **case)           [(name, array, hint)]: common mistakes, computed, so that an
+                                         answer equal to one of them gets that mistake's hint
+    pattern(name, yours, right, *inputs, dy, **case)  optional: a hint from the shape of the error
+    alone                                optional {name: hint} for when only that gradient is wrong
+    where(name, wrong_names)             optional: a hint from WHICH gradients are wrong (blocks)
+    rules(fn, **case)                    optional: checks a gradient check cannot make (max-pool's
+                                         ties); None, or (name, message) for the first rule broken
+    general                              {name: hint, or hint(case)} when a gradient is wrong in no
+                                         known way
+The right gradients come from the layers in minires.nn (an independent implementation of
+the same maths), never from the forwards, which are written for reading. The helpers below
+build those layers in float64 with given parameters and run them.
+"""
+import numpy as np
+
+from .. import nn
+
+
+def float64_layer(module, **params):
+    """``module`` in float64 with its parameters set to ``params`` (attribute name -> array)."""
+    module.to(dtype=np.float64)
+    for name, value in params.items():
+        p = getattr(module, name)
+        p.data, p.grad = np.array(value, dtype=np.float64), np.zeros(np.shape(value))
+    return module
+
+
+def conv_layer(W, b, stride, padding):
+    """An nn.Conv2d with weight W (O, C, K, K) and bias b (or None, for no bias), in float64."""
+    O, C, K, _ = W.shape
+    conv = nn.Conv2d(C, O, K, stride=stride, padding=padding, bias=b is not None)
+    return float64_layer(conv, weight=W, **({} if b is None else {"bias": b}))
+
+
+def bn_layer(gamma, beta, eps=1e-5):
+    """An nn.BatchNorm2d with weight gamma and bias beta, in float64 (training mode)."""
+    bn = float64_layer(nn.BatchNorm2d(len(gamma), eps=eps), weight=gamma, bias=beta)
+    return bn
+
+
+def layer_dx(layer, x, dy):
+    """x through ``layer``'s forward, dy through its backward: returns dx (the parameters'
+    gradients are left in their ``.grad``)."""
+    layer.forward(x)
+    return layer.backward(dy)

@@ -1,0 +1,17 @@
+"""Training: ``fit`` and what it is made of.
+
+    loop.py           fit: the epochs, the batches, Ctrl-C, progress, the summary
+    run.py            Run: data, model, optimizer and schedule from a config; checkpoints; the run folder
+    evaluate.py       evaluate: loss and accuracy over a loader
+    optim.py          SGD with momentum and weight decay, learning-rate schedules
+    runcheck.py       configs and training checkpoints checked before anything runs
+    data_parallel.py  what a run does differently on several processes (mpiexec)
+
+    >>> from minires.train import fit
+"""
+from .evaluate import evaluate
+from .loop import fit
+from .run import Run, make_config, run_summary, write_metrics
+from .optim import SGD, make_schedule
+
+__all__ = ["fit", "Run", "evaluate", "make_config", "run_summary", "write_metrics", "SGD", "make_schedule"]
