@@ -131,7 +131,6 @@ class Conv2d(Module):
         return dx
 
 
-
 class Conv2dSame(Conv2d):
     """``Conv2d(..., padding="same")`` (TensorFlow's rule at any stride), spelled as timm does."""
 

@@ -103,7 +103,6 @@ def sum_over_parts(group, *values):
     return totals
 
 
-
 class BatchNorm2d(Module):
     """x (N, C, H, W) -> y = weight * (x - mean) / sqrt(var + eps) + bias, per channel.
 

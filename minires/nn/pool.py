@@ -81,7 +81,6 @@ class MaxPool2d(Module):
         return crop_same(self, dx) if self.same else dx
 
 
-
 class AdaptiveAvgPool2d(Module):
     """Global average pooling: x (N, C, H, W) -> (N, C, 1, 1), the mean of each feature map.
 
