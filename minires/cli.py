@@ -2,11 +2,12 @@
 import argparse
 import os
 import sys
-
-import numpy as np
+import warnings
 
 from . import __version__
-from .data import DATASETS
+from .data import DATASETS, DataNotice
+from .predict.preprocess import MAX_IMAGE_SIZE
+from .train.runcheck import OPTION_RULES, Rule
 from .zoo import KERAS_MODELS, MODELS, get_model
 
 # ----------------------------------------------------------------------------- option checks
@@ -18,52 +19,31 @@ class UsageError(ValueError):
     """A bad option value found after parsing (e.g. --topk larger than the model's classes): exit code 2."""
 
 
-def _number(kind, what, low, low_ok=True, high=None):
-    """An argparse ``type``: ``kind`` (int or float), finite, >= low (> low if not low_ok), < high.
-
-    ``what`` starts the message (None: argparse's "argument --x:" prefix says it already).
-    """
+def _number(rule):
+    """An argparse ``type`` that parses an int or float and applies ``rule`` (train/runcheck.py's
+    ``Rule``: the same rules as a config or checkpoint). A rule without ``what`` leaves the
+    option's name to argparse's "argument --x:" prefix."""
     def check(text):
         try:
-            value = kind(text)
+            value = rule.kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}must be "
-                                             f"{'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        bad = not np.isfinite(value) or value < low or (value == low and not low_ok) \
-            or (high is not None and value >= high)
-        if bad:
-            if kind is int and low == 1:
-                rule = "a positive integer"
-            elif kind is int:
-                rule = f"an integer >= {low}"
-            elif high is not None:
-                rule = f"a number in [{low:g}, {high:g})"
-            else:
-                rule = "a positive number" if not low_ok and low == 0 else f"a finite number >= {low:g}"
-            raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}must be {rule}, got {value!r}")
+            raise argparse.ArgumentTypeError(f"{rule.what + ' ' if rule.what else ''}must be "
+                                             f"{'an integer' if rule.kind is int else 'a number'}, got {text!r}") from None
+        problem = rule.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
-    check.__name__ = kind.__name__  # argparse names the type in some messages
+    check.__name__ = rule.kind.__name__  # argparse names the type in some messages
     return check
 
 
+def option(name):
+    """The argparse type of a training option: ``OPTION_RULES[name]``."""
+    return _number(OPTION_RULES[name])
+
+
 def positive_int(what):
-    return _number(int, what, 1)
-
-
-def nonnegative_int(what):
-    return _number(int, what, 0)
-
-
-def positive_float(what):
-    return _number(float, what, 0.0, low_ok=False)
-
-
-def nonnegative_float(what):
-    return _number(float, what, 0.0)
-
-
-def momentum_type():
-    return _number(float, "momentum", 0.0, high=1.0)
+    return _number(Rule(what, int, 1))
 
 
 class Parser(argparse.ArgumentParser):
@@ -232,19 +212,19 @@ def _add_train(sub):
                                    "metrics.csv, curves.png and the checkpoints last.npz and best.npz.")
     p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default: resnet20)")
     p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default: digits)")
-    p.add_argument("--epochs", type=positive_int("epochs"), help="passes over the training set (default: 30)")
-    p.add_argument("--batch-size", type=positive_int("batch size"),
+    p.add_argument("--epochs", type=option("epochs"), help="passes over the training set (default: 30)")
+    p.add_argument("--batch-size", type=option("batch_size"),
                    help="images per step; per process under mpiexec (global batch: x processes) (default: 64)")
-    p.add_argument("--lr", type=positive_float("the learning rate"), help="peak learning rate (default: 0.1)")
-    p.add_argument("--momentum", type=momentum_type(), help="SGD momentum, in [0, 1) (default: 0.9)")
-    p.add_argument("--weight-decay", type=nonnegative_float("weight decay"), help="L2 penalty (default: 5e-4)")
+    p.add_argument("--lr", type=option("lr"), help="peak learning rate (default: 0.1)")
+    p.add_argument("--momentum", type=option("momentum"), help="SGD momentum, in [0, 1) (default: 0.9)")
+    p.add_argument("--weight-decay", type=option("weight_decay"), help="L2 penalty (default: 5e-4)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"],
                    help="learning-rate schedule; step: /10 at 50%% and 75%% (default: cosine)")
-    p.add_argument("--warmup-epochs", type=nonnegative_int("warm-up epochs"),
+    p.add_argument("--warmup-epochs", type=option("warmup_epochs"),
                    help="linear warm-up from 0 to --lr (default: 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: cpu)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
-    p.add_argument("--seed", type=nonnegative_int("the seed"), help="initial weights and batch order (default: 0)")
+    p.add_argument("--seed", type=option("seed"), help="initial weights and batch order (default: 0)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under mpiexec: batch norm statistics over every process's images (SyncBatchNorm)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -283,9 +263,11 @@ def _add_predict(sub):
     p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL", help="default: from the "
                    "file name (resnet50-0676ba61.pth -> resnet50), or a Keras file's layers; resnet50 without --weights")
     p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
-    p.add_argument("--resize", type=positive_int(None),
-                   help="shorter side before the crop (default: 256; 232 for the V2 weights)")
-    p.add_argument("--crop", type=positive_int(None), default=224, help="centre crop, in pixels")
+    size = _number(Rule(None, int, 1, MAX_IMAGE_SIZE, why="minires/predict/preprocess.py:MAX_IMAGE_SIZE"))
+    p.add_argument("--resize", type=size, help="shorter side before the crop (default: 256; 232 for the V2 "
+                                                f"weights; at most {MAX_IMAGE_SIZE})")
+    p.add_argument("--crop", type=size, default=224, help=f"centre crop, in pixels (at most {MAX_IMAGE_SIZE}, "
+                                                           "and at most --resize)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_predict)
 
@@ -317,16 +299,16 @@ def _add_experiment(sub):
     e.add_argument("--depths", type=positive_int("each depth"), nargs="+", default=[20, 56], metavar="D",
                    help="layers, each 6n+2: 8, 14, 20, 32, 44, 56, 110 ...")
     e.add_argument("--steps", type=positive_int(None), default=600, help="SGD steps per net")
-    e.add_argument("--batch-size", type=positive_int("batch size"), default=64, help="images per step")
-    e.add_argument("--lr", type=positive_float("the learning rate"), default=0.1, help="learning rate")
-    e.add_argument("--momentum", type=momentum_type(), default=0.9, help="SGD momentum, in [0, 1)")
-    e.add_argument("--weight-decay", type=nonnegative_float("weight decay"), default=0.0,
+    e.add_argument("--batch-size", type=option("batch_size"), default=64, help="images per step")
+    e.add_argument("--lr", type=option("lr"), default=0.1, help="learning rate")
+    e.add_argument("--momentum", type=option("momentum"), default=0.9, help="SGD momentum, in [0, 1)")
+    e.add_argument("--weight-decay", type=option("weight_decay"), default=0.0,
                    help="L2 penalty (default 0: only how well the nets fit)")
     e.add_argument("--schedule", choices=["constant", "step", "cosine"], default="constant",
                    help="learning-rate schedule")
     e.add_argument("--eval-every", type=positive_int(None),
                    help="measure the whole training and test sets every N steps (default: only after the last step)")
-    e.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="initial weights and batch order")
+    e.add_argument("--seed", type=option("seed"), default=0, help="initial weights and batch order")
     e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     e.add_argument("--out", help="output folder (default: runs/degradation-DATA-TIME)")
     e.add_argument("--data-root", help=DATA_ROOT_HELP)
@@ -339,7 +321,7 @@ def _add_gradcheck(sub):
     p = sub.add_parser("gradcheck", help="gradient-check every layer in float64 and print the tables",
                        description="Gradient-check every layer (and a small network) in float64 against central "
                                    "differences and print the tables; exit code 1 if any check fails.")
-    p.add_argument("--seed", type=nonnegative_int("the seed"), default=0, help="inputs and upstream gradients")
+    p.add_argument("--seed", type=option("seed"), default=0, help="inputs and upstream gradients")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_gradcheck)
 
@@ -355,7 +337,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _notes_on_one_line(warnings.showwarning)
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         _end_other_processes("interrupted")
@@ -368,6 +352,17 @@ def main(argv=None):
         print(f"minires {args.command}: error: {message}", file=sys.stderr)
         _end_other_processes(f"minires {args.command} failed on this rank; ending every rank")
         return 1
+
+
+def _notes_on_one_line(show):
+    """``warnings.showwarning`` that prints a DataNotice as one line, ``note: ...``, like the other
+    notes of the command line; any other warning as Python prints it."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataNotice):
+            print(f"note: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
 
 
 def _end_other_processes(message):

@@ -176,6 +176,47 @@ def case_resume(world, root):
     return {"done": True}
 
 
+def case_other_data(world):
+    """Rank 1 trains on digits with one pixel changed, then on digits with one image fewer: each time
+    every rank stops before the first step with the same error, naming rank 1 and the data set."""
+    from minires.data import load_dataset
+    from minires.train import fit, run
+
+    def altered(change):
+        def load(name, root=None, download=True):
+            train, test = load_dataset(name, root=root, download=download)
+            return (change(train) if world.rank == 1 else train), test
+        return load
+
+    def one_pixel(train):
+        train.images = train.images.copy()
+        train.images[0, 0, 0, 0] += 0.5
+        return train
+    messages = []
+    for change in (one_pixel, lambda train: train.subset(range(len(train) - 1))):
+        run.load_dataset = altered(change)
+        try:
+            fit("resnet20", "digits", epochs=1, batch_size=64, progress=False, plot=False,
+                callback=lambda step, loss: messages.append("trained"))
+        except RuntimeError as e:
+            messages.append(str(e))
+    run.load_dataset = load_dataset
+    return {"messages": world.allgather_object(messages)}
+
+
+def case_blas(world):
+    """The BLAS's threads inside blas_per_process (one per process by default) and after it."""
+    try:
+        from minires.parallel.blas import _openblas        # where OpenBLAS's setting lives now
+    except ImportError:
+        from minires.parallel.threads import _openblas
+    from minires.train.data_parallel import blas_per_process
+    before = _openblas().get()
+    with blas_per_process(world):
+        inside = _openblas().get()
+    return {"before": before, "inside": inside, "after": _openblas().get()}
+
+
 def case_gpu(world):
     """CuPy arrays: the all-reduce through NCCL (if it accepts these GPUs) and through host buffers,
     and SyncBatchNorm on CuPy arrays against NumPy."""

@@ -159,3 +159,22 @@ def test_predict_topk_larger_than_the_classes_is_refused(capsys):
     assert main(["predict", image, "--model", "resnet20", "--topk", "11"]) == 2
     err = capsys.readouterr().err
     assert "--topk must be at most the model's number of classes (10), got 11" in err
+
+
+def test_a_data_notice_is_one_line_on_the_command_line(capsys):
+    """A DataNotice (a data set folder that is not the published one) reads like the command
+    line's other notes; other warnings keep Python's format."""
+    import warnings
+
+    from minires.cli import _notes_on_one_line
+    from minires.data import DataNotice
+    shown = []
+    show = _notes_on_one_line(lambda *a, **k: shown.append(a[0]))
+    show(DataNotice("cifar-10-batches-py is not the published CIFAR-10"), DataNotice, "x.py", 1)
+    show(UserWarning("something else"), UserWarning, "x.py", 1)
+    assert capsys.readouterr().err == "note: cifar-10-batches-py is not the published CIFAR-10\n"
+    assert [str(w) for w in shown] == ["something else"]
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        warnings.warn(DataNotice("again"))
+    assert capsys.readouterr().err == "note: again\n"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minires.backend import to_device, to_numpy
-from minires.data import (DATASETS, ArrayDataset, ChecksumError, CropFlip, DataError, batches,
+from minires.data import (DATASETS, ArrayDataset, ChecksumError, CropFlip, DataError, DataNotice, batches,
                           channel_mean_std, default_root, download_url, extract_tar, load_dataset,
                           load_mnist, md5sum, normalize, random_crop, random_hflip, read_batch, read_idx,
                           stratified_split, to_float32, write_idx)
@@ -90,7 +90,8 @@ def test_cifar_download_and_read_back(tmp_path, serve, monkeypatch):
     monkeypatch.setattr(cifar, "CIFAR10_URL", f"{base}/{cifar.ARCHIVE_NAME}")
     monkeypatch.setattr(cifar, "CIFAR10_MD5", md5sum(archive))
     root = tmp_path / "data"
-    train, test = load_dataset("cifar10", root=root)
+    with pytest.warns(DataNotice, match="none of its files is one of the published CIFAR-10's"):  # made here
+        train, test = load_dataset("cifar10", root=root)
     assert (root / cifar.ARCHIVE_NAME).read_bytes() == archive.read_bytes()
     assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
     assert train.images.dtype == np.uint8 and train.labels.dtype == np.int64
@@ -105,14 +106,16 @@ def test_cifar_download_and_read_back(tmp_path, serve, monkeypatch):
     assert np.allclose(train.mean, mean) and np.allclose(test.std, std)
     assert isinstance(train.augment, CropFlip) and test.augment is None
     # Second time: read from the extracted folder, no network needed.
-    again, _ = load_dataset("cifar10", root=root, download=False)
+    with pytest.warns(DataNotice, match="Reading it as your own data set"):
+        again, _ = load_dataset("cifar10", root=root, download=False)
     assert np.array_equal(again.images, train.images)
 
 
 def test_cifar_from_existing_archive_and_missing(tmp_path, monkeypatch):
     archive, made = make_cifar(tmp_path)
     monkeypatch.setattr(cifar, "CIFAR10_MD5", md5sum(archive))
-    train, _ = cifar.load_cifar10(root=tmp_path, download=False)
+    with pytest.warns(DataNotice, match="Reading it as your own data set"):
+        train, _ = cifar.load_cifar10(root=tmp_path, download=False)
     assert np.array_equal(train.images[:3].reshape(3, -1), made["data_batch_1"][0])
     with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
         load_dataset("cifar10", root=tmp_path / "empty", download=False)

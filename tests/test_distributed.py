@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 from minires import check_module, gpu_available, nn
 from minires.parallel import mpi as D
 from minires.parallel.sampler import DistributedSampler
-from minires.train.data_parallel import configure
+from minires.train.data_parallel import BLAS_VARIABLES, blas_threads_per_process, configure
 from minires.parallel.syncbn import convert_sync_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,21 +215,25 @@ def _mpiexec():
 
 
 MPIEXEC = _mpiexec()
+BLAS_ONE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpi4py or mpiexec is not installed here "
                                                        "(pip install mpi4py mpich), so nothing runs under mpiexec")
 
 
-def mpirun(args, timeout=300, n=2):
-    """``mpiexec -n 2 ARGS`` on this machine; never waits longer than ``timeout`` seconds."""
+def mpirun(args, timeout=300, n=2, blas=BLAS_ONE):
+    """``mpiexec -n 2 ARGS`` on this machine; never waits longer than ``timeout`` seconds.
+    ``blas``: the BLAS variables to set (by default one thread each); None sets none."""
     cmd = [MPIEXEC, "-n", str(n)] + args
-    env = _clean_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", HYDRA_HOST_FILE="")
+    env = {k: v for k, v in _clean_env(HYDRA_HOST_FILE="").items() if k not in BLAS_VARIABLES}
+    env.update(blas or {})
     env.pop("HYDRA_HOST_FILE")
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-def run_case(tmp_path, case, *extra, timeout=300):
+def run_case(tmp_path, case, *extra, timeout=300, blas=BLAS_ONE):
     out = tmp_path / f"{case}.json"
-    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), case, str(out), *extra], timeout)
+    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), case, str(out), *extra], timeout,
+                  blas=blas)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text())
 
@@ -336,6 +341,83 @@ def test_resume_on_the_same_number_of_processes_is_exact_and_on_one_equal_to_rou
     print(f"resumed on 1 process instead of 2: parameters within {worst:.1e} of the uninterrupted run (float32)")
     assert worst < 1e-3 and meta1["config"]["world_size"] == 1 and meta1["config"]["batch_size"] == 256
     assert abs(meta1["history"][-1]["train_loss"] - meta["history"][-1]["train_loss"]) < 1e-4
+
+
+@needs_mpi
+def test_a_rank_with_other_data_stops_every_rank_before_training(tmp_path):
+    """Rank 1's digits differ by one pixel (trained silently before), then by one image (MPICH's
+    'Message truncated', or a hang): the ranks compare content hashes of what they loaded."""
+    t0 = time.perf_counter()
+    messages = run_case(tmp_path, "other_data", timeout=120)["messages"]
+    assert messages[0] == messages[1] and len(messages[0]) == 2          # every rank stopped, both times
+    for message in messages[0]:
+        assert message.startswith("the ranks loaded different data sets: rank 1's (digits, bundled with "
+                                  "scikit-learn) has content sha256 "), message
+        assert "every rank must load the same data set" in message and len(message.splitlines()) == 1
+    assert time.perf_counter() - t0 < 60
+
+
+def _stale_copy(tmp_path):
+    """Run folders a and b of one run: a stopped at step 4, b a copy of it when it stopped at step 2."""
+    from minires.train import fit
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    def interrupt_at(n):
+        return lambda step, loss: os.kill(os.getpid(), signal.SIGINT) if step == n else None
+    fit("resnet20", "digits", out=str(a), epochs=1, batch_size=256, progress=False, plot=False, callback=interrupt_at(2))
+    shutil.copytree(a, b)
+    fit(out=str(a), resume=True, progress=False, plot=False, callback=interrupt_at(4))
+    return a, b
+
+
+@needs_mpi
+def test_a_stale_checkpoint_on_one_rank_ends_every_rank(tmp_path):
+    """Rank 0 resumes a, rank 1 b, a stale copy of it (every rank reads its own --resume folder):
+    rank 0 would stop where rank 1 still waits in an all-reduce -- a hang, before the check."""
+    a, b = _stale_copy(tmp_path)
+    resume = [sys.executable, "-m", "minires.cli", "train", "--no-progress", "--no-plot", "--resume"]
+    t0 = time.perf_counter()
+    proc = mpirun(resume + [str(a), ":", "-n", "1"] + resume + [str(b)], timeout=120, n=1)
+    assert proc.returncode != 0
+    assert (f"the ranks loaded different checkpoints: rank 1's ({b / 'last.npz'}) has content sha256 "
+            in proc.stderr), proc.stderr
+    assert f"rank 0's ({a / 'last.npz'}) has" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (a / "run.lock").exists() and time.perf_counter() - t0 < 60
+
+
+@needs_mpi
+def test_one_blas_thread_per_process_by_default_and_a_warning_when_the_cores_are_oversubscribed(tmp_path):
+    pytest.importorskip("minires.parallel.threads").blas_controllable() or pytest.skip("no OpenBLAS to set")
+    found = run_case(tmp_path, "blas", blas=None)                     # no BLAS variable set
+    assert found["inside"] == 1 and found["after"] == found["before"], found
+    cores = os.cpu_count()
+    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), "blas", str(tmp_path / "x.json")],
+                  blas={"OPENBLAS_NUM_THREADS": str(cores)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning:") == 1                            # the machine's first process says it
+    assert (f"warning: 2 processes on this machine x {cores} BLAS threads (OPENBLAS_NUM_THREADS={cores}) = "
+            f"{2 * cores} threads on {cores} cores") in proc.stderr
+
+
+class Machine:
+    """A world for blas_threads_per_process: size processes, local_size of them on this machine."""
+
+    def __init__(self, size, local_size):
+        self.size, self.local_size = size, local_size
+
+
+@pytest.mark.parametrize("world, env, controllable, threads, warning", [
+    (Machine(1, 1), {}, True, None, None),                                # one process: its BLAS as it is
+    (Machine(2, 2), {}, True, 1, None),                                   # mpiexec: one thread each
+    (Machine(8, 2), {"OMP_NUM_THREADS": "1"}, True, None, None),          # the environment chose
+    (Machine(2, 2), {"OPENBLAS_NUM_THREADS": "2"}, True, None, "x 2 BLAS threads (OPENBLAS_NUM_THREADS=2) = 4"),
+    (Machine(2, 2), {}, False, None, "this NumPy's BLAS cannot be set from Python"),
+    (Machine(4, 4), {}, True, 1, "4 processes on this machine x 1 BLAS thread (one each, and still more "
+                                 "processes than cores) = 4 threads on 2 cores"),
+])
+def test_blas_threads_per_process(world, env, controllable, threads, warning):
+    got = blas_threads_per_process(world, environ=env, cores=2, controllable=controllable)
+    assert got[0] == threads and (got[1] is None if warning is None else warning in got[1]), got
 
 
 @needs_mpi

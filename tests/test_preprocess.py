@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from minires.predict.preprocess import (IMAGENET_MEAN, IMAGENET_STD, center_crop_box, preprocess_imagenet,
-                                resized_size, to_normalized_array)
+from minires.predict.preprocess import (IMAGENET_MEAN, IMAGENET_STD, center_crop, center_crop_box,
+                                        preprocess_imagenet, resized_size, to_normalized_array)
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -66,11 +66,13 @@ def test_shorter_side_already_right_is_not_resampled():
 
 def test_small_image_is_padded_like_torchvision():
     img = gradient_image(220, 200)
-    x = preprocess_imagenet(img, resize=200, crop=224)           # crop larger than the image
-    assert x.shape == (1, 3, 224, 224)
+    x = to_normalized_array(center_crop(img, 224))               # crop larger than the image
+    assert x.shape == (3, 224, 224)
     black = to_normalized_array(Image.new("RGB", (1, 1)))[:, 0, 0]
-    assert np.allclose(x[0, :, 0, 0], black)                    # padding is zero (black)
-    assert np.allclose(x[0, :, 12, 2], to_normalized_array(img.crop((0, 0, 1, 1)))[:, 0, 0])
+    assert np.allclose(x[:, 0, 0], black)                       # padding is zero (black)
+    assert np.allclose(x[:, 12, 2], to_normalized_array(img.crop((0, 0, 1, 1)))[:, 0, 0])
+    with pytest.raises(ValueError, match=r"crop \(224\) must not exceed resize \(200\)"):
+        preprocess_imagenet(img, resize=200, crop=224)           # preprocess_imagenet never pads
 
 
 def test_grey_image_and_path_input(tmp_path):

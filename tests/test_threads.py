@@ -1,14 +1,17 @@
 """ThreadParallel (minires/parallel/threads.py): the batch split over replicas on threads computes what
 the model alone computes -- outputs, input gradient, parameter gradients, running statistics --
-in float64 to 1e-10; it passes through where it must; an error in one replica never hangs."""
+in float64 to 1e-10; it passes through where it must; an error in one replica never hangs, nor do
+two objects stepped from two threads; one model from two threads at once is refused."""
 import copy
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from minires import models, nn
-from minires.parallel import threads
+from minires.parallel import blas, threads
 from minires.nn.norm import combine_moments, whole_batch_moments
 from minires.parallel.threads import ReplicaGroup, ReplicaPart, ThreadParallel
 
@@ -171,25 +174,25 @@ def test_an_error_in_one_replica_is_raised_and_nothing_hangs():
 @needs_blas
 def test_bad_input_gets_the_layers_message_and_blas_gets_its_threads_back():
     model = models.resnet20(num_classes=10)
-    before = threads._openblas().get()
+    before = blas._openblas().get()
     with pytest.raises(ValueError, match="channel"):
         ThreadParallel(model, threads=2, min_part_values=1)(np.zeros((4, 5, 8, 8), np.float32))
-    assert threads._openblas().get() == before
+    assert blas._openblas().get() == before
     net = ThreadParallel(model, threads=2, min_part_values=1)
     net(np.zeros((4, 3, 8, 8), np.float32))
-    assert threads._openblas().get() == before
+    assert blas._openblas().get() == before
     with pytest.raises(ValueError, match="batch of 4, the gradient has 3"):
         net.backward(np.zeros((3, 10), np.float32))
 
 
-def test_the_thread_count_is_checked(monkeypatch):
+def test_the_thread_count_and_the_timeout_are_checked():
+    """(MINIRES_NUM_THREADS: tests/test_env.py.)"""
     with pytest.raises(ValueError, match="threads must be a positive int"):
         ThreadParallel(models.resnet20(), threads=0)
-    monkeypatch.setenv("MINIRES_NUM_THREADS", "two")
-    with pytest.raises(ValueError, match="MINIRES_NUM_THREADS must be a positive integer, got 'two'"):
-        threads.default_threads()
-    monkeypatch.setenv("MINIRES_NUM_THREADS", "3")
-    assert threads.default_threads() == 3
+    for bad in (0, -1, float("inf"), float("nan"), True, "5"):
+        with pytest.raises(ValueError, match=r"ThreadParallel: timeout must be a positive number of seconds, got "):
+            ThreadParallel(models.resnet20(), timeout=bad)
+    assert ThreadParallel(models.resnet20(), threads=3, timeout=0.5).timeout == 0.5
 
 
 def test_combined_moments_are_the_whole_batchs():
@@ -269,3 +272,176 @@ def test_thread_parallel_equals_the_plain_keras_flavour(name):
     with nn.plain():
         slow = forward_backward(model, x, upstream)
     _assert_same(fast, slow)
+
+
+# ----- safe to misuse (issue 26) -----
+
+def _in_threads(fns, timeout=120):
+    """Each fn() on a daemon thread of its own, all at once -> their results; the first error is
+    raised here. A hang fails the test after ``timeout`` seconds instead of hanging the run."""
+    results, errors = [None] * len(fns), []
+
+    def target(k):
+        try:
+            results[k] = fns[k]()
+        except BaseException as e:      # noqa: B036 -- raised below, on the test's thread
+            errors.append(e)
+    ts = [threading.Thread(target=target, args=(k,), name=f"caller {k}", daemon=True) for k in range(len(fns))]
+    [t.start() for t in ts]
+    deadline = time.monotonic() + timeout
+    [t.join(max(0.0, deadline - time.monotonic())) for t in ts]
+    assert not any(t.is_alive() for t in ts), f"hung: still running after {timeout} s"
+    if errors:
+        raise errors[0]
+    return results
+
+
+ONLY_SLOW = r" \(only slow\? ThreadParallel\(timeout=\.\.\.\)\)$"     # the end of the timeout's message
+
+
+def _small_net(seed):
+    nn.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4)).to(dtype=np.float64)
+
+
+@needs_blas
+def test_two_objects_stepped_from_two_threads_never_deadlock():
+    """Two objects of 4 replicas each, stepped from two threads at once, hung in about half the runs
+    when every ThreadParallel shared one pool of workers: each call held some of them, its replicas
+    waiting in a barrier for one queued behind the other call's. (That pool hung within 2000 forwards
+    every time with the GIL handed over every microsecond, as here.) Each object has its own workers
+    now: 1000 steps each finish, every one with the model's numbers, and BLAS gets its setting back."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((4, 3, 6, 6)), rng.standard_normal((4, 4, 2, 2))
+    nets = [ThreadParallel(_small_net(seed), threads=4, min_part_values=1) for seed in (0, 1)]
+    with nn.plain():
+        expected = [(net.model(x), net.model.backward(g)) for net in nets]
+    before = blas._openblas().get()
+
+    def steps(k):
+        wrong = 0
+        for _ in range(1000):
+            y, dx = nets[k](x), nets[k].backward(g)
+            wrong += not (np.allclose(y, expected[k][0], rtol=1e-10, atol=1e-12)
+                          and np.allclose(dx, expected[k][1], rtol=1e-10, atol=1e-12))
+        return wrong, nets[k].parts
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        results = _in_threads([lambda: steps(0), lambda: steps(1)])
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == [(0, [(0, 1), (1, 2), (2, 3), (3, 4)])] * 2
+    assert blas._openblas().get() == before
+
+
+@needs_blas
+def test_the_workers_grow_with_the_parts():
+    """Two parts, then four: the object's own workers grow from one to three, and the four replicas
+    run at once (on one worker they would wait for each other until the timeout)."""
+    net = ThreadParallel(_small_net(0), threads=4, min_part_values=1, timeout=30)
+    x = np.random.default_rng(0).standard_normal((4, 3, 6, 6))
+    with nn.plain():
+        expected = net.model(x)
+    net(x[:2])
+    assert net.parts == [(0, 1), (1, 2)]
+    y, = _in_threads([lambda: net(x)], timeout=60)
+    assert net.parts == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+
+
+@needs_blas
+def test_one_model_from_two_threads_at_once_is_refused():
+    """A call on the same object -- or on another ThreadParallel over the same model -- from a second
+    thread while one runs is refused, naming the model and the thread (it used to give wrong numbers,
+    silently). The running call is unharmed, and the model is free again after it."""
+    inside, release = threading.Event(), threading.Event()
+
+    class Gate(nn.Module):          # holds the first call inside the model until the test lets it go
+        def forward(self, x):
+            inside.set()
+            assert release.wait(60)
+            return x
+
+        def backward(self, grad_out):
+            return grad_out
+
+    model = nn.Sequential(Gate(), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).to(dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8))
+    net = ThreadParallel(model, threads=2, min_part_values=1)
+    first = threading.Thread(target=lambda: setattr(first, "y", net(x)), name="the first caller", daemon=True)
+    first.start()
+    try:
+        assert inside.wait(60)
+        refused = (r"^ThreadParallel: its model \(Sequential\) is already in a forward or backward, on thread "
+                   r"'the first caller'; one call at a time: give each thread its own model$")
+        for caller in (net, ThreadParallel(model, threads=2, min_part_values=1)):
+            with pytest.raises(RuntimeError, match=refused):
+                caller(x)
+            with pytest.raises(RuntimeError, match=refused):
+                caller.backward(np.ones((4, 4, 6, 6)))
+    finally:
+        release.set()
+    first.join(60)
+    assert not first.is_alive() and net.parts == [(0, 2), (2, 4)]
+    assert net.backward(np.ones_like(first.y)).shape == x.shape       # free again
+    with nn.plain():
+        np.testing.assert_allclose(first.y, model(x), rtol=1e-10, atol=1e-12)
+
+
+def test_a_barrier_never_waits_forever():
+    """A replica alone at the barrier gives up after the group's timeout, naming who never came."""
+    group = ReplicaGroup(3, timeout=0.05)
+    with pytest.raises(TimeoutError, match=r"^ThreadParallel: replica 0 of 3 waited 0\.05 s at a batch norm for "
+                                           r"replica\(s\) \[1, 2\], which never came" + ONLY_SLOW):
+        _in_threads([lambda: group.gather(0, "mine")], timeout=60)
+    assert ReplicaGroup(2).timeout == threads.BARRIER_TIMEOUT == ThreadParallel(nn.Conv2d(1, 1, 1)).timeout
+
+
+@needs_blas
+def test_a_replica_that_never_comes_is_a_clear_timeout_and_the_next_call_works():
+    """Replica 1 is held (1 s) before the first batch norm while replica 0 waits there with a timeout of
+    0.05 s: a TimeoutError naming replica 1 (not a BrokenBarrierError, not a hang). The next call, with
+    no one late, gives the model's numbers."""
+    late = [True]
+
+    class LateOnce(nn.Module):
+        def forward(self, x):
+            if threads.replica_group()[1] == 1 and late[0]:
+                late[0] = False
+                time.sleep(1.0)
+            return x
+
+        def backward(self, grad_out):
+            return grad_out
+
+    model = nn.Sequential(LateOnce(), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).to(dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8))
+    net = ThreadParallel(model, threads=2, min_part_values=1, timeout=0.05)
+    with pytest.raises(TimeoutError, match=r"^ThreadParallel: replica 0 of 2 waited 0\.05 s at a batch norm for "
+                                           r"replica\(s\) \[1\], which never came" + ONLY_SLOW):
+        _in_threads([lambda: net(x)], timeout=60)
+    y, = _in_threads([lambda: net(x)], timeout=60)
+    with nn.plain():
+        np.testing.assert_allclose(y, model(x), rtol=1e-10, atol=1e-12)
+
+
+@needs_blas
+def test_overlapping_blas_blocks_give_the_setting_back():
+    """Two threads' blocks overlapping, the first to open closing first: the setting from before
+    both comes back only when the last closes (each block used to restore what it found)."""
+    lib = blas._openblas()
+    before = lib.get()
+    lib.set(2)
+    try:
+        first, second = blas.blas_threads(1), blas.blas_threads(1)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert lib.get() == 1           # the second block is still open
+        second.__exit__(None, None, None)
+        assert lib.get() == 2
+    finally:
+        lib.set(before)

@@ -13,12 +13,15 @@ it after a crash and kills it after ``HANG_SECONDS`` without a word. For each fi
   reset through /proc/self/clear_refs before each file; None where that is not possible).
 
 ``ok`` says the file did what its manifest entry expects, in time and memory: "error"
-means a WeightsError (or the checkpoint's own error type, a subclass of ValueError);
-"load" means no error at all; "any" (a fuzzed file) either of those.
+means a WeightsError (or the checkpoint's own error type, a subclass of ValueError), or for
+the data-set loaders (``DATA_LOADERS``) a DataError (or its ChecksumError);
+"load" means no error at all; "any" (a fuzzed file) either of those. A listed folder counts
+the sizes of the files in it (a data-set folder's batches).
 """
 import json
 import os
 import selectors
+import stat
 import subprocess
 import sys
 import time
@@ -27,13 +30,25 @@ TIME_LIMIT = 2.0                   # seconds per file
 MEMORY_SLACK = 48 << 20            # peak memory growth allowed per file: 48 MiB ...
 MEMORY_PER_FILE_BYTE = 8           # ... + 8 x the file's size
 HANG_SECONDS = 30                  # the worker is killed after this long without a result
+DATA_LOADERS = ("cifar-batch", "cifar-folder", "idx-images", "mnist-folder")
 
 
 def memory_bound(file_size):
     return MEMORY_SLACK + MEMORY_PER_FILE_BYTE * file_size
 
 
+def _data_loader(name):
+    from minires.data import load_mnist, read_batch, read_cifar10_folder, read_idx
+    return {"cifar-batch": read_batch,
+            "cifar-folder": read_cifar10_folder,
+            "idx-images": lambda path: read_idx(path, 2051),
+            # a folder of one's own MNIST files: root/mnist/*.gz, no checksums
+            "mnist-folder": lambda path: load_mnist(path, download=False, md5={}, progress=False)}[name]
+
+
 def _loader(name):
+    if name in DATA_LOADERS:
+        return _data_loader(name)
     from minires.weights import load_checkpoint, load_torch, load_weights
     if name == "keras":
         from hostile_hdf5 import load_into_tiny
@@ -71,7 +86,10 @@ def _load_once(fn, path):
 
 def worker(folder, names):
     import tracemalloc
-    import minires.weights  # noqa: F401 -- imported before measuring
+    import warnings
+    import minires.data  # noqa: F401 -- imported before measuring
+    import minires.weights  # noqa: F401
+    warnings.simplefilter("ignore")           # a data-set folder of one's own is read after a DataNotice
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(folder, "manifest.json")) as f:
         if any(e["loader"] == "keras" for e in json.load(f)):
@@ -102,9 +120,10 @@ def worker(folder, names):
 def _judge(entry, result, file_size):
     if result.get("crash") or result.get("hang"):
         return False
-    weights_error = result["error"] in ("WeightsError", "CheckpointError")
-    expected = {"error": weights_error, "load": result["error"] is None,
-                "any": weights_error or result["error"] is None}[entry["expect"]]
+    errors = ("DataError", "ChecksumError") if entry["loader"] in DATA_LOADERS else ("WeightsError", "CheckpointError")
+    refused = result["error"] in errors
+    expected = {"error": refused, "load": result["error"] is None,
+                "any": refused or result["error"] is None}[entry["expect"]]
     memory = max(result["traced"], result["rss"] or 0)
     return bool(expected and result["seconds"] < TIME_LIMIT and memory < memory_bound(file_size))
 
@@ -146,10 +165,22 @@ def check_corpus(folder, python=sys.executable):
     out = []
     for name in entries:
         r = dict(results[name], what=entries[name]["what"], expect=entries[name]["expect"],
-                 size=os.path.getsize(os.path.join(folder, name)))
+                 size=_size(os.path.join(folder, name)))
         r["ok"] = _judge(entries[name], r, r["size"])
         out.append(r)
     return out
+
+
+def _size(path):
+    """A file's size; for a folder, the sizes of the regular files in it (links not followed)."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return os.path.getsize(path)
+    total = 0
+    for folder, _, files in os.walk(path):
+        for f in files:
+            st = os.lstat(os.path.join(folder, f))
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def summarise(results):

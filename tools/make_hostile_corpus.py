@@ -3,6 +3,8 @@
     python tools/make_hostile_corpus.py OUT_DIR            # writes OUT_DIR/*.pth ... and manifest.json
     python tools/make_hostile_corpus.py OUT_DIR --check    # writes, loads each, prints the figures
 
+The data-set files of issue 26 go to OUT_DIR/data/, with their own manifest.json.
+
 Every attack of issue 13 is here as a small file (the 2 MiB integers and the 300 MB bomb
 at a smaller scale, which shows the same thing), plus the code-execution payloads the
 allow-list refuses: dangerous globals called through every opcode that can call
@@ -16,6 +18,14 @@ Nothing here deletes, downloads or runs anything else.
 The Keras (HDF5) files of issue 23 are written by :mod:`hostile_hdf5`, the TensorFlow
 checkpoints of issue 24 by :mod:`hostile_tf_checkpoint` (both beside this script).
 
+The data sets of issue 26 (:func:`write_data_corpus`): CIFAR-10 batches in the published
+files' own format (Python 2's pickle protocol 2, numpy's ``_reconstruct``), each changed in
+one place -- an array that asks for (300000, 3072) with no data, a BUILD whose shape lies,
+a "billion laughs" of shared lists in ``batches.meta``, nesting, memo and opcode-count
+attacks, the code-execution payloads -- whole ``cifar-10-batches-py`` folders, and gzip'd
+IDX files (MNIST) whose headers declare more than the file can hold. Loaders "cifar-batch",
+"cifar-folder", "idx-images", "mnist-folder"; "error" means a DataError.
+
 ``manifest.json`` lists each file with the loader to use ("weights": load_weights,
 "checkpoint": load_checkpoint, "torch": load_torch, "keras": load_keras_weights into a
 tiny Keras ResNet, "tf-checkpoint": read_tf_checkpoint) and what must happen: "error" (a
@@ -23,6 +33,7 @@ WeightsError) or "load" (a valid if unusual file: big-endian, Fortran order).
 The checking itself lives in :mod:`corpus_check` (beside this script).
 """
 import argparse
+import gzip
 import json
 import os
 import pickle
@@ -339,6 +350,201 @@ def write_special_files(out, entries):
         entries.append(("dev-zero.pth", "weights", "error", "a link to /dev/zero (endless zeros)"))
 
 
+# ------------------------------------------------------------------ data sets (issue 26)
+def u_(raw):
+    """Python 2's str, as the published CIFAR files write it (SHORT_BINSTRING / BINSTRING)."""
+    if len(raw) < 256:
+        return pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw
+    return pickle.BINSTRING + struct.pack("<i", len(raw)) + raw
+
+
+def py2_array(shape, raw, dtype=b"u1", reconstruct_shape=(0,), build=True):
+    """A numpy array as Python 2's numpy pickled it: _reconstruct(ndarray, (0,), 'b'), then
+    BUILD with (1, shape, dtype, fortran, bytes). The keywords make it lie."""
+    dtype_op = (g_("numpy", "dtype") + u_(dtype) + i_(0) + i_(1) + pickle.TUPLE3 + pickle.REDUCE
+                + t_(i_(3), u_(b"|"), pickle.NONE, pickle.NONE, pickle.NONE, i_(-1), i_(-1), i_(0)) + pickle.BUILD)
+    op = (g_("numpy.core.multiarray", "_reconstruct") + g_("numpy", "ndarray") + t_(*map(i_, reconstruct_shape))
+          + u_(b"b") + pickle.TUPLE3 + pickle.REDUCE)
+    if build:
+        op += t_(i_(1), t_(*map(i_, shape)), dtype_op, pickle.NEWFALSE, u_(raw)) + pickle.BUILD
+    return op
+
+
+def int_list(values):
+    return pickle.EMPTY_LIST + pickle.MARK + b"".join(map(i_, values)) + pickle.APPENDS
+
+
+def py2_dict(entries):
+    """A whole pickle: a dict with Python 2 str keys, as the CIFAR files are."""
+    body = b"".join(u_(k) + v for k, v in entries.items())
+    return pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + body + pickle.SETITEMS + pickle.STOP
+
+
+def cifar_batch(n, labels=None, **changes):
+    """A CIFAR-10 batch of n images in the published files' format; ``labels`` (a list, or the
+    pickle of one) and ``changes`` (key=pickle) replace its entries."""
+    entries = {b"batch_label": u_(b"training batch 1 of 5"),
+               b"data": py2_array((n, 3072), bytes(range(256)) * 12 * n),
+               b"labels": labels if isinstance(labels, bytes) else int_list(labels or [k % 10 for k in range(n)]),
+               b"filenames": pickle.EMPTY_LIST + pickle.MARK + b"".join(u_(b"img_%d.png" % k) for k in range(n))
+               + pickle.APPENDS}
+    entries.update({k.encode(): v for k, v in changes.items()})
+    return py2_dict(entries)
+
+
+def laughs(levels, fan):
+    """A list that holds the list below it ``fan`` times, ``levels`` times over, written as a
+    pickler writes shared objects (the first time in full, then memo references): small in the
+    file and in memory, fan**levels strings for repr() to walk (4.6 GB in 54 s before)."""
+    op = pickle.EMPTY_LIST + pickle.MARK + u_(b"lol") * fan + pickle.APPENDS
+    for level in range(levels - 1):
+        op = (pickle.EMPTY_LIST + pickle.MARK + op + pickle.BINPUT + bytes([level])
+              + (pickle.BINGET + bytes([level])) * (fan - 1) + pickle.APPENDS)
+    return op
+
+
+def cifar_folder(out, name, batches=None, meta=None):
+    """A cifar-10-batches-py folder: tiny valid batches, except those given."""
+    folder = os.path.join(out, name)
+    os.makedirs(folder, exist_ok=True)
+    files = {f"data_batch_{k}": cifar_batch(2) for k in range(1, 6)}
+    files["test_batch"] = cifar_batch(2)
+    files["batches.meta"] = py2_dict({b"label_names": pickle.EMPTY_LIST + pickle.MARK
+                                      + b"".join(u_(b"class%d" % k) for k in range(10)) + pickle.APPENDS,
+                                      b"num_vis": i_(3072)})
+    files.update(batches or {})
+    if meta is not None:
+        files["batches.meta"] = meta
+    for fname, raw in files.items():
+        with open(os.path.join(folder, fname), "wb") as f:
+            f.write(raw)
+    return folder
+
+
+def data_batch_attacks(marker):
+    """file name -> (pickle bytes, what): each must end in a DataError from read_batch. The
+    code-execution payloads would only create the file ``marker`` if they ever ran."""
+    huge = py2_array(None, None, reconstruct_shape=(300000, 3072), build=False)
+    huge_labels = py2_array(None, None, reconstruct_shape=(300000,), build=False)
+    deep = pickle.EMPTY_LIST * 1000 + pickle.APPEND * 999
+    p2, p4, stop = pickle.PROTO + b"\x02", pickle.PROTO + b"\x04", pickle.STOP
+    zlib_label = g_("_codecs", "encode") + t_(s_("x" * 100), s_("zlib")) + pickle.REDUCE
+    big_label = pickle.LONG1 + bytes([251]) + (1 << 2000).to_bytes(251, "little", signed=True)
+    return {
+        "reconstruct-huge": (py2_dict({b"data": huge, b"labels": huge_labels}),
+                             "_reconstruct asked for (300000, 3072) with no data (3.85 GB for four files before)"),
+        "state-shape-lie": (cifar_batch(1, data=py2_array((300000, 3072), bytes(3072))),
+                            "BUILD says (300000, 3072), gives 3072 bytes"),
+        "shape-2-62": (cifar_batch(1, data=py2_array((1 << 62, 3072), bytes(3072))), "a 2**62 dimension"),
+        "rank-65": (cifar_batch(1, data=py2_array((1,) * 65, bytes(1))), "65 dimensions"),
+        "object-dtype": (cifar_batch(1, data=py2_array((1, 2), bytes(16), dtype=b"O8")), "an object array (a pickle)"),
+        "structured-dtype": (cifar_batch(1, data=py2_array((1, 2), bytes(16), dtype=b"V8")), "a void dtype"),
+        "codecs-zlib": (cifar_batch(1, batch_label=zlib_label), "_codecs.encode with another codec"),
+        "labels-2-2000": (cifar_batch(1, labels=pickle.EMPTY_LIST + big_label + pickle.APPEND),
+                          "a label of 2,000 bits"),
+        "labels-longer": (cifar_batch(2, labels=list(range(10)) * 30), "300 labels for 2 images"),
+        "labels-none-1m": (cifar_batch(1, labels=pickle.EMPTY_LIST + pickle.MARK + pickle.NONE * 10 ** 6
+                                       + pickle.APPENDS), "a million opcodes for one image"),
+        "deep-lists": (p2 + deep + stop, "lists nested 1,000 deep"),
+        "deep-tuple-key": (p2 + pickle.EMPTY_DICT + pickle.EMPTY_TUPLE + pickle.TUPLE1 * 200_000
+                           + i_(1) + pickle.SETITEM + stop, "a dict key nested 200,000 deep (SIGSEGV in hash())"),
+        "deep-marks": (p2 + pickle.MARK * 200_000 + pickle.TUPLE * 200_000 + stop, "200,000 open MARKs"),
+        "laughs-labels": (cifar_batch(1, labels=laughs(6, 40)), "labels that are 40**6 shared lists"),
+        "memo-2-27": (p2 + pickle.EMPTY_TUPLE + pickle.LONG_BINPUT + struct.pack("<I", 1 << 27) + stop,
+                      "memo index 2**27"),
+        "binbytes8-1tb": (p4 + pickle.BINBYTES8 + struct.pack("<Q", 1 << 40) + b"x" * 16 + stop,
+                          "BINBYTES8 claiming 1 TB"),
+        "cycle": (p2 + pickle.EMPTY_LIST + pickle.BINPUT + b"\0" + pickle.BINGET + b"\0"
+                  + pickle.APPEND + stop, "a list that contains itself"),
+        "grow-after-placed": (p2 + pickle.EMPTY_LIST + pickle.BINPUT + b"\0" + pickle.EMPTY_LIST
+                              + pickle.BINGET + b"\0" + pickle.APPEND + pickle.BINGET + b"\0" + s_("late")
+                              + pickle.APPEND + pickle.POP + stop, "a list changed after it was placed"),
+        "build-on-dict": (p2 + pickle.EMPTY_DICT + pickle.EMPTY_DICT + s_("__class__")
+                          + i_(1) + pickle.SETITEM + pickle.BUILD + stop, "BUILD on a dict"),
+        "truncated": (cifar_batch(3)[:5000], "a batch cut short"),
+        "trailing": (cifar_batch(1) + b"\x80\x02N.", "a second pickle after the first"),
+        "text": (b"epoch,loss\n1,0.5\n", "a text file"),
+        "empty": (b"", "an empty file"),
+        **{f"exec-{style}": (p4 + body + stop, f"os.system via {style}")
+           for style, body in call_styles("os", "system", t_(s_(f"touch '{marker}'"))).items()},
+        "exec-ext1": (p2 + pickle.EXT1 + b"\x01" + pickle.EMPTY_TUPLE + pickle.REDUCE + stop,
+                      "a copyreg extension code"),
+    }
+
+
+def write_data_attacks(out, entries):
+    """The CIFAR-10 and MNIST files of issue 26; loaders: "cifar-batch" (read_batch),
+    "cifar-folder" (read_cifar10_folder), "idx-images" (read_idx), "mnist-folder" (load_mnist
+    with no checksums: a folder of the user's own files)."""
+    for name, (raw, what) in data_batch_attacks(os.path.join(out, "MARKER-data")).items():
+        with open(os.path.join(out, f"batch-{name}"), "wb") as f:
+            f.write(raw)
+        entries.append((f"batch-{name}", "cifar-batch", "error", what))
+    with open(os.path.join(out, "batch-py2-valid"), "wb") as f:
+        f.write(cifar_batch(64))
+    entries.append(("batch-py2-valid", "cifar-batch", "load", "64 images in the published files' format"))
+    huge = py2_dict({b"data": py2_array(None, None, reconstruct_shape=(300000, 3072), build=False),
+                     b"labels": py2_array(None, None, reconstruct_shape=(300000,), build=False)})
+    for name, batches, meta, what in [
+        ("cifar-laughs-meta", None, py2_dict({b"label_names": laughs(10, 10)}), "batches.meta: 10**10 shared lists"),
+        ("cifar-laughs-meta-wide", None, py2_dict({b"label_names": laughs(6, 40)}), "batches.meta: 40**6 shared lists"),
+        ("cifar-reconstruct-huge", {f"data_batch_{k}": huge for k in range(1, 5)}, None,
+         "four 153-byte batches asking for (300000, 3072) (3.85 GB and 1.2 million zero images before)"),
+        ("cifar-long-names", None, py2_dict({b"label_names": pickle.EMPTY_LIST + pickle.MARK
+                                             + u_(b"x" * 100_000) * 10 + pickle.APPENDS}), "class names of 100 KB"),
+    ]:
+        cifar_folder(out, name, batches, meta)
+        entries.append((name, "cifar-folder", "error", what))
+    folder = cifar_folder(out, "cifar-dev-zero")
+    if os.path.exists("/dev/zero"):
+        os.remove(os.path.join(folder, "data_batch_3"))
+        os.symlink("/dev/zero", os.path.join(folder, "data_batch_3"))
+        entries.append(("cifar-dev-zero", "cifar-folder", "error", "data_batch_3 is a link to /dev/zero"))
+    cifar_folder(out, "cifar-own-valid")
+    entries.append(("cifar-own-valid", "cifar-folder", "load", "a small folder of the user's own (a notice, no error)"))
+    write_idx_attacks(out, entries)
+
+
+def idx_gz(path, dims, data_bytes=None, zero_chunks=0):
+    """A gzip'd IDX images file: the header says ``dims``; the data is ``data_bytes`` or that many MiB of zeros."""
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(struct.pack(f">i{len(dims)}i", 0x0800 | len(dims), *dims))
+        f.write(data_bytes or b"")
+        for _ in range(zero_chunks):
+            f.write(bytes(1 << 20))
+
+
+def write_idx_attacks(out, entries):
+    idx_gz(os.path.join(out, "idx-bomb.gz"), (64 * 1024 * 1024 // 784, 28, 28), zero_chunks=64)
+    entries.append(("idx-bomb.gz", "idx-images", "error", "64 MiB of zeros, honestly declared, in ~64 KB"))
+    idx_gz(os.path.join(out, "idx-huge-header.gz"), (2 ** 31 - 1, 28, 28), zero_chunks=1)
+    entries.append(("idx-huge-header.gz", "idx-images", "error", "a header declaring 1.7 TB"))
+    idx_gz(os.path.join(out, "idx-longer.gz"), (2, 28, 28), bytes(3 * 784))
+    entries.append(("idx-longer.gz", "idx-images", "error", "more data than the header says"))
+    with open(os.path.join(out, "idx-huge-header"), "wb") as f:
+        f.write(struct.pack(">i3i", 0x0803, 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1))
+    entries.append(("idx-huge-header", "idx-images", "error", "a plain file whose header declares 2**93 bytes"))
+    folder = os.path.join(out, "mnist-bomb", "mnist")
+    os.makedirs(folder, exist_ok=True)
+    for split, n in [("train", 2), ("t10k", 2)]:
+        idx_gz(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"), (n, 28, 28), bytes(n * 784))
+        with gzip.open(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), "wb") as f:
+            f.write(struct.pack(">ii", 0x0801, n) + bytes(n))
+    idx_gz(os.path.join(folder, "train-images-idx3-ubyte.gz"), (64 * 1024 * 1024 // 784, 28, 28), zero_chunks=64)
+    entries.append(("mnist-bomb", "mnist-folder", "error", "a folder of one's own whose train images are a gzip bomb"))
+
+
+def write_data_corpus(out):
+    """The data-set files of issue 26 (their own manifest: loaders raise DataError, not WeightsError)."""
+    os.makedirs(out, exist_ok=True)
+    entries = []
+    write_data_attacks(out, entries)
+    manifest = [dict(file=f, loader=loader, expect=e, what=w) for f, loader, e, w in entries]
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
 def write_corpus(out):
     os.makedirs(out, exist_ok=True)
     entries = []
@@ -366,11 +572,15 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="then load every file and print the figures")
     args = parser.parse_args(argv)
     manifest = write_corpus(args.out)
-    print(f"wrote {len(manifest)} files to {args.out}")
+    data = os.path.join(args.out, "data")
+    data_manifest = write_data_corpus(data)
+    print(f"wrote {len(manifest)} files to {args.out} and {len(data_manifest)} to {data}")
     if args.check:
         results = check_corpus(args.out)
+        data_results = check_corpus(data)
         print(summarise(results))
-        return 0 if all(r["ok"] for r in results) else 1
+        print(f"data sets ({data}):\n" + summarise(data_results))
+        return 0 if all(r["ok"] for r in results + data_results) else 1
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-LAYOUT_AND_SPEED_FILES = {"engine/memory.py", "parallel/threads.py"}   # the fast path's workspaces, memory layout, threads
+LAYOUT_AND_SPEED_FILES = {"engine/memory.py", "parallel/threads.py", "parallel/blas.py"}   # the fast path's workspaces, memory layout, threads
 
 
 def reading_path(model_name, input_shape, plain_path=True):

@@ -15,11 +15,14 @@ Data sets (``DATASETS``):
 - ``'fashion-mnist'`` Fashion-MNIST, same format, clothes instead of digits
 
 Downloaded files are kept under ``root`` (default ``$MINIRES_DATA`` or ``~/.cache/minires``).
+Data files are files from strangers: they are read with bounds (sizes checked against the
+file before anything is allocated, pickles run by a small allow-list machine, see
+:mod:`minires.data.unpickle`), and a bad file is a one-line :class:`DataError` naming it.
 """
 from .cifar import load_cifar10, read_batch, read_cifar10_folder
 from .dataset import ArrayDataset, channel_mean_std
 from .digits import load_digits_dataset, stratified_split
-from .download import (ChecksumError, DataError, default_root, download_url, extract_tar,
+from .download import (ChecksumError, DataError, DataNotice, default_root, download_url, extract_tar,
                        md5sum)
 from .loader import DataLoader, batches
 from .mnist import load_mnist, read_idx, write_idx
@@ -49,7 +52,7 @@ __all__ = [
     "DATASETS", "load_dataset", "ArrayDataset", "channel_mean_std",
     "load_digits_dataset", "stratified_split", "load_cifar10", "read_batch", "read_cifar10_folder",
     "load_mnist", "read_idx", "write_idx",
-    "DataError", "ChecksumError", "default_root", "download_url", "extract_tar", "md5sum",
+    "DataError", "ChecksumError", "DataNotice", "default_root", "download_url", "extract_tar", "md5sum",
     "to_float32", "normalize", "random_crop", "random_hflip", "CropFlip",
     "DataLoader", "batches",
 ]

@@ -12,20 +12,31 @@ Each batch is a dict (written by Python 2, so its keys are bytes)::
 
 and ``batches.meta`` has ``b'label_names'`` (airplane, automobile, ...).
 
-Pickle can run arbitrary code while loading, so the batches are read with an unpickler
-that accepts only the few names a numpy array needs (see :class:`_ArrayUnpickler`).
+A pickle is a program, and these are files from strangers (the folder on disk may not be
+the one the archive held), so a batch is read by :func:`~minires.data.unpickle.load_pickle`,
+which knows only the opcodes and calls a pickled numpy array needs and checks every size
+before allocating, and then checked to be exactly what CIFAR ships: a dict with a uint8
+(N, 3072) array and N labels 0..9 (and, in the published files, a batch label and N file
+names). A batch of N images needs N x 3072 bytes in its file, so N is bounded by the file's
+size, and so is the number of opcodes read (:data:`OPS_PER_IMAGE` per image).
+
+The extracted folder is compared with the published files (:data:`FOLDER_MD5`) each time it
+is read; a folder that is not the published CIFAR-10 is read as your own data set, with the
+same strict reader, after a :class:`~minires.data.download.DataNotice` saying so.
 """
-import codecs
 import os
-import pickle
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 
 from .dataset import ArrayDataset, channel_mean_std
-from .download import DataError, check_md5, download_url, extract_tar, resolve_root
+from .download import (DataError, DataNotice, check_md5, download_url, extract_tar, md5sum,
+                       read_data_file, resolve_root)
+from .pickle_calls import short_repr
 from .transforms import CropFlip
+from .unpickle import load_pickle
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -34,102 +45,137 @@ FOLDER_NAME = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
 META_FILE = "batches.meta"
+# The published MD5 of each file of the extracted folder, as torchvision lists them
+# (torchvision/datasets/cifar.py: CIFAR10.train_list, CIFAR10.test_list, CIFAR10.meta).
+FOLDER_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 # For reference: on the real training set channel_mean_std gives
 # mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616). (The often-quoted
 # std (0.2023, 0.1994, 0.2010) is an average of per-image stds, not the data set's std.)
 
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """An unpickler that only rebuilds numpy arrays, lists, dicts, ints and bytes.
-
-    A pickle names the functions it wants called (``find_class``); we answer only for the
-    ones numpy arrays need, under their old (``numpy.core``) and new (``numpy._core``) names,
-    and refuse everything else, so a tampered file cannot run code.
-    """
-
-    _reconstruct = np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own array-rebuilding function
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes in pickle protocol 2
-    }
-
-    def find_class(self, module, name):
-        try:
-            return self.ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch holds "
-                                         "only numpy arrays, lists and bytes") from None
+IMAGE_BYTES = 3 * 32 * 32
+OPS_PER_IMAGE = 16            # a label, a file name (up to 7 opcodes in protocol 2), memo stores
+BASE_OPS = 4096               # the dict, the array's header, batches.meta
+BATCH_KEYS = (b"data", b"labels", b"batch_label", b"filenames")
+META_KEYS = (b"label_names", b"num_cases_per_batch", b"num_vis")
+MAX_NAME = 100                # characters of a class name, a batch label or a file name
 
 
-def _unpickle(path):
-    try:
-        with open(path, "rb") as f:
-            # encoding='bytes': the batches were pickled by Python 2; keep its strings as bytes.
-            return _ArrayUnpickler(f, encoding="bytes").load()
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise DataError(f"could not read CIFAR batch {path}: expected a pickled dict, "
-                        f"got {type(e).__name__}: {e}") from e
+def _load(path):
+    """The object pickled in the file ``path``, read with at most BASE_OPS + OPS_PER_IMAGE
+    opcodes per image the file could hold."""
+    raw = read_data_file(path)
+    return load_pickle(raw, path, BASE_OPS + OPS_PER_IMAGE * (len(raw) // IMAGE_BYTES))
 
 
-def _integer_labels(path, raw):
-    """The labels as an int64 array; strings, floats (even 3.0), bools and nesting are refused."""
+def _is_name(value):
+    return isinstance(value, (bytes, str)) and len(value) <= MAX_NAME
+
+
+def _integer_labels(path, raw, n):
+    """The ``n`` labels as an int64 array: a list of ints 0..9 (as CIFAR ships them) or a 1-D
+    integer array; strings, floats (even 3.0), bools and nesting are refused."""
     if isinstance(raw, np.ndarray):
+        if raw.dtype.kind not in "iu":
+            raise DataError(f"{path}: expected integer labels 0..9, got an array of dtype {raw.dtype}")
         labels = raw
-    elif isinstance(raw, (list, tuple)) and all(type(v) is int for v in raw):
+    elif isinstance(raw, list) and all(type(v) is int for v in raw):
+        if any(not 0 <= v <= 9 for v in raw):   # before np.array: an int may be 2**2000
+            raise DataError(f"{path}: expected labels in 0..9, got values {short_repr(min(raw))}.."
+                            f"{short_repr(max(raw))}")
         labels = np.array(raw, dtype=np.int64) if raw else np.zeros(0, np.int64)
     else:
         bad = next((v for v in raw if type(v) is not int), raw) if isinstance(raw, (list, tuple)) else raw
         raise DataError(f"{path}: expected b'labels' to be a list of integers 0..9, got "
-                        f"{type(raw).__name__} holding {type(bad).__name__} {bad!r:.40}")
-    if labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: expected integer labels 0..9, got an array of dtype {labels.dtype}")
-    return labels
+                        f"{type(raw).__name__} holding {type(bad).__name__} {short_repr(bad, 40)}")
+    if labels.shape != (n,):
+        raise DataError(f"{path}: expected {n} labels (one per image), got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{path}: expected labels in 0..9, got values {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def read_batch(path):
     """Read one pickled CIFAR-10 batch: (images (n, 3, 32, 32) uint8, labels (n,) int64)."""
-    batch = _unpickle(path)
+    batch = _load(path)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        got = f"keys {short_repr(list(batch))}" if isinstance(batch, dict) else short_repr(batch)
         raise DataError(f"{path} is not a CIFAR-10 batch: expected a dict with keys b'data' and "
-                        f"b'labels', got {keys}")
+                        f"b'labels', got {got}")
+    extra = [k for k in batch if k not in BATCH_KEYS]
+    if extra:
+        raise DataError(f"{path}: expected only the keys {', '.join(map(repr, BATCH_KEYS))}, "
+                        f"got also {short_repr(extra)}")
     data = batch[b"data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        got = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
+        got = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else short_repr(data)
         raise DataError(f"{path}: expected b'data' uint8 of shape (n, 3072), got {got}")
-    labels = _integer_labels(path, batch[b"labels"])
-    if labels.shape != (data.shape[0],):
-        raise DataError(f"{path}: expected {data.shape[0]} labels (one per image), got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"{path}: expected labels in 0..9, got values {labels.min()}..{labels.max()}")
+    n = data.shape[0]
+    labels = _integer_labels(path, batch[b"labels"], n)
+    names = batch.get(b"filenames", [b""] * n)
+    if not _is_name(batch.get(b"batch_label", b"")) or not (
+            isinstance(names, list) and len(names) == n and all(_is_name(x) for x in names)):
+        raise DataError(f"{path}: expected b'batch_label' a name and b'filenames' {n} names, got "
+                        f"{short_repr(batch.get(b'batch_label'))} and {short_repr(names)}")
     # Each row is [1024 red | 1024 green | 1024 blue], each plane row-major 32x32:
     # reshaping to (n, 3, 32, 32) puts channel, then row, then column -- NCHW, no transpose.
     images = data.reshape(-1, 3, 32, 32)
-    return images, labels.astype(np.int64)
+    return images, labels
 
 
 def read_class_names(folder):
     """The 10 class names from ``batches.meta`` (falls back to the published names if absent)."""
     path = os.path.join(folder, META_FILE)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return CIFAR10_CLASSES
-    meta = _unpickle(path)
+    meta = _load(path)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    if names is None or len(names) != 10:
-        raise DataError(f"{path}: expected a dict with b'label_names' (10 names), got {meta!r:.200}")
-    return tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names)
+    if (not isinstance(names, list) or len(names) != 10 or not all(_is_name(n) for n in names)
+            or any(k not in META_KEYS for k in meta)):
+        raise DataError(f"{path}: expected a dict with b'label_names' (10 names) and at most "
+                        f"b'num_cases_per_batch' and b'num_vis', got {short_repr(meta)}")
+    try:
+        return tuple(n.decode("utf-8") if isinstance(n, bytes) else n for n in names)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: expected class names in UTF-8, got {short_repr(names)}") from None
+
+
+def published_or_own(folder):
+    """Compare the folder's files with the published ones (MD5); if any differs, say so with a
+    :class:`DataNotice`. Returns True for the published CIFAR-10."""
+    names = TRAIN_BATCHES + TEST_BATCHES + (META_FILE,)
+    present = [n for n in names if os.path.lexists(os.path.join(folder, n))]
+    differ = [n for n in present if md5sum(os.path.join(folder, n)) != FOLDER_MD5[n]]
+    differ += [n for n in names if n not in present]
+    if not differ:
+        return True
+    if len(differ) == len(names):
+        what = "none of its files is one of the published CIFAR-10's (MD5)"
+    else:
+        verb = "differs" if len(differ) == 1 else "differ"
+        what = (f"{', '.join(differ)} {verb} from the published files (MD5), the other {len(names) - len(differ)} "
+                "match: a damaged copy? Delete the folder to extract the archive again")
+    warnings.warn(f"{folder}: {what}. Reading it as your own data set: each batch a dict of a uint8 "
+                  "(N, 3072) array and N labels 0..9, N at most the file's size / 3072", DataNotice, stacklevel=3)
+    return False
 
 
 def read_cifar10_folder(folder):
-    """Read an extracted ``cifar-10-batches-py`` folder into (train, test) ArrayDatasets."""
-    missing = [b for b in TRAIN_BATCHES + TEST_BATCHES if not os.path.isfile(os.path.join(folder, b))]
+    """Read an extracted ``cifar-10-batches-py`` folder into (train, test) ArrayDatasets.
+
+    Its files are compared with the published ones first (a :class:`DataNotice` if they are
+    not those); either way every batch is read by the strict, bounded reader of :func:`read_batch`.
+    """
+    missing = [b for b in TRAIN_BATCHES + TEST_BATCHES if not os.path.lexists(os.path.join(folder, b))]
     if missing:
         raise DataError(f"CIFAR-10 folder {folder} is incomplete: expected the files "
                         f"{', '.join(TRAIN_BATCHES + TEST_BATCHES)}, missing {', '.join(missing)}")
@@ -138,6 +184,7 @@ def read_cifar10_folder(folder):
         parts = [read_batch(os.path.join(folder, n)) for n in names]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    published_or_own(folder)
     classes = read_class_names(folder)
     train_x, train_y = read_all(TRAIN_BATCHES)
     test_x, test_y = read_all(TEST_BATCHES)

@@ -15,6 +15,7 @@ worst kind of bug (it fails an hour later, far from its cause):
 import errno
 import hashlib
 import os
+import stat
 import sys
 import tarfile
 import tempfile
@@ -39,6 +40,10 @@ class ChecksumError(DataError):
     """A file's MD5 digest is not the published one."""
 
 
+class DataNotice(UserWarning):
+    """Worth knowing, not an error: e.g. a data set folder that is not the published data set."""
+
+
 def default_root():
     """The folder where data sets are kept: ``$MINIRES_DATA`` if set, else ``~/.cache/minires``."""
     root = os.environ.get("MINIRES_DATA") or os.path.join("~", ".cache", "minires")
@@ -52,10 +57,38 @@ def resolve_root(root):
     return os.path.abspath(os.path.expanduser(os.fspath(root)))
 
 
+def open_data_file(path):
+    """Open ``path`` for reading in binary mode, if it is a regular file.
+
+    A FIFO would make ``open`` wait for a writer forever, a device (``/dev/zero``) never ends:
+    the file is opened without blocking and checked with ``fstat`` on that very descriptor.
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise DataError(f"{path}: expected a regular file, got a directory; refusing to read it") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "something else")
+        raise DataError(f"{path}: expected a regular file, got {kind}; refusing to read it")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_data_file(path):
+    """The whole content of the regular file ``path`` (see :func:`open_data_file`)."""
+    with open_data_file(path) as f:
+        return f.read()
+
+
 def md5sum(path):
     """The hexadecimal MD5 digest of a file, read in chunks (the file may be large)."""
     digest = hashlib.md5()
-    with open(path, "rb") as f:
+    with open_data_file(path) as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 
 from .dataset import ArrayDataset, channel_mean_std
-from .download import DataError, check_md5, download_from_mirrors, resolve_root
+from .download import DataError, check_md5, download_from_mirrors, open_data_file, resolve_root
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, cols)
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
@@ -63,17 +63,25 @@ SOURCES = {
 # MNIST mean 0.1307, std 0.3081; Fashion-MNIST mean 0.2860, std 0.3530.
 
 
-def _read_bytes(path):
-    """The whole (decompressed, if the name ends in .gz) content of a file."""
-    opener = gzip.open if path.endswith(".gz") else open
+GZIP_RATIO = 100             # a .gz file may declare at most 100x its size in data (MNIST's: 2-5x) ...
+GZIP_SLACK = 16 << 20        # ... + 16 MiB
+CHUNK = 1 << 20              # read 1 MiB at a time: memory grows only as data really arrives
+
+
+def _read_upto(f, n, path):
+    """Up to ``n`` bytes of ``f`` (decompressed as they come), in a bytearray."""
+    data = bytearray()
     try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise
+        while len(data) < n:
+            chunk = f.read(min(CHUNK, n - len(data)))
+            if not chunk:
+                break
+            data += chunk
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
-        raise DataError(f"could not read {path}: expected a complete gzip file, got "
+        kind = "gzip file" if path.endswith(".gz") else "file"
+        raise DataError(f"could not read {path}: expected a complete {kind}, got "
                         f"{type(e).__name__}: {e} (the file is truncated or corrupt)") from e
+    return data
 
 
 def read_idx(path, expected_magic):
@@ -81,32 +89,51 @@ def read_idx(path, expected_magic):
 
     ``expected_magic`` is 2051 for images (returns (N, rows, cols)) or 2049 for labels
     (returns (N,)). A wrong magic number, or a data part shorter or longer than the header
-    says, is a :class:`DataError` naming the file, what was expected and what came.
+    says, is a :class:`DataError` naming the file, what was expected and what came. The
+    header's sizes are checked against the file's size before the data is read: a plain file
+    must hold exactly that many bytes, a .gz file may declare at most ``GZIP_RATIO`` x its
+    size (+ 16 MiB), and is decompressed only up to what its header declares.
     """
     path = os.fspath(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path} is truncated: expected at least a 4-byte IDX header, got {len(raw)} bytes")
-    (magic,) = struct.unpack(">i", raw[:4])
-    if magic != expected_magic:
-        what = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}.get(expected_magic, "data")
-        raise DataError(f"{path} is not an IDX {what} file: expected magic number {expected_magic} "
-                        f"(0x{expected_magic:08x}), got {magic} (0x{magic & 0xffffffff:08x})")
-    ndim = magic & 0xFF  # the last byte of the magic number counts the dimensions
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated: expected a {header}-byte header, got {len(raw)} bytes")
-    dims = struct.unpack(f">{ndim}i", raw[4:header])
-    if any(d < 0 for d in dims):
-        raise DataError(f"{path} is corrupt: its header gives the dimensions {tuple(dims)}; "
-                        "expected sizes >= 0")
-    expected = math.prod(dims)                      # Python ints: no overflow
-    got = len(raw) - header
-    if got != expected:
-        problem = "truncated" if got < expected else "longer than its header says"
+    with open_data_file(path) as raw:
+        size = os.fstat(raw.fileno()).st_size
+        gz = path.endswith(".gz")
+        f = gzip.GzipFile(fileobj=raw) if gz else raw
+        head = _read_upto(f, 4, path)
+        if len(head) < 4:
+            raise DataError(f"{path} is truncated: expected at least a 4-byte IDX header, got {len(head)} bytes")
+        (magic,) = struct.unpack(">i", head)
+        if magic != expected_magic:
+            what = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}.get(expected_magic, "data")
+            raise DataError(f"{path} is not an IDX {what} file: expected magic number {expected_magic} "
+                            f"(0x{expected_magic:08x}), got {magic} (0x{magic & 0xffffffff:08x})")
+        ndim = magic & 0xFF  # the last byte of the magic number counts the dimensions
+        header = 4 + 4 * ndim
+        dims_raw = _read_upto(f, 4 * ndim, path)
+        if len(dims_raw) < 4 * ndim:
+            raise DataError(f"{path} is truncated: expected a {header}-byte header, got {4 + len(dims_raw)} bytes")
+        dims = struct.unpack(f">{ndim}i", dims_raw)
+        if any(d < 0 for d in dims):
+            raise DataError(f"{path} is corrupt: its header gives the dimensions {tuple(dims)}; "
+                            "expected sizes >= 0")
+        expected = math.prod(dims)                      # Python ints: no overflow
+        if not gz:
+            _check_size(path, dims, expected, size - header)
+        elif expected > GZIP_RATIO * size + GZIP_SLACK:
+            raise DataError(f"{path}: expected at most {GZIP_RATIO}x the file's {size} bytes (+ 16 MiB) of data, "
+                            f"got a header declaring shape {tuple(dims)}, i.e. {expected} bytes; refused before "
+                            "decompressing (a gzip bomb, or a header that lies)")
+        data = _read_upto(f, expected + 1, path)         # one byte more: is there more than declared?
+    _check_size(path, dims, expected, len(data), got="more" if len(data) > expected else None)
+    return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(dims)   # writable: over a bytearray
+
+
+def _check_size(path, dims, expected, size, got=None):
+    """The data part must be exactly ``expected`` bytes; ``got`` says what came, if not ``size``."""
+    if size != expected:
+        problem = "truncated" if size < expected else "longer than its header says"
         raise DataError(f"{path} is {problem}: header says shape {tuple(dims)}, i.e. {expected} "
-                        f"data bytes, got {got}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()  # writable
+                        f"data bytes, got {size if got is None else got}")
 
 
 def write_idx(path, array):
@@ -140,7 +167,9 @@ def load_mnist(root=None, download=True, name="mnist", mirrors=None, md5=None, p
 
     ``name`` is 'mnist' or 'fashion-mnist'. The four .gz files live in ``root/<name>/``;
     missing ones are downloaded (if ``download``) from ``mirrors`` and every file is checked
-    against ``md5`` (a dict file name -> digest). Both default to ``SOURCES[name]``.
+    against ``md5`` (a dict file name -> digest). Both default to ``SOURCES[name]``. A file
+    with no digest in ``md5`` (``md5={}``: a folder of your own files) is not checked, and is
+    read as any IDX file is, bounded by the file's size (see :func:`read_idx`).
     """
     if name not in SOURCES:
         raise ValueError(f"name must be one of {tuple(SOURCES)}, got {name!r}")

@@ -8,6 +8,10 @@ attribute instead (``Module.fast``), and a layer's forward and backward hand the
 in one line, unless ``plain_path`` is on: ``with plain():`` or ``MINIRES_PLAIN=1`` sends every
 layer down the plain path. The layers read the two flags, ``grad_enabled`` and ``plain_path``,
 as they are; the functions below set them.
+
+``MINIRES_PLAIN`` is read once, when minires is imported: 1 or true turns the plain path on,
+0, false, empty or unset leaves it off (any case, spaces ignored). Anything else ("yes", "2")
+stops the import with a ValueError naming the variable and the values it takes.
 """
 import contextlib
 import os
@@ -15,8 +19,20 @@ from collections import namedtuple
 
 FastPath = namedtuple("FastPath", "forward backward")   # forward(layer, x), backward(layer, grad_out)
 
+_PLAIN_VALUES = {"1": True, "true": True, "0": False, "false": False, "": False}   # MINIRES_PLAIN's, lower case
+
+
+def _plain_from_environment():
+    """``MINIRES_PLAIN`` as a bool (see the module docstring); a value it does not take raises."""
+    raw = os.environ.get("MINIRES_PLAIN", "")
+    value = _PLAIN_VALUES.get(raw.strip().lower())
+    if value is None:
+        raise ValueError(f"MINIRES_PLAIN must be 1, 0, true or false (or unset), got {raw!r}")
+    return value
+
+
 grad_enabled = True
-plain_path = os.environ.get("MINIRES_PLAIN", "0") not in ("", "0")
+plain_path = _plain_from_environment()
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Parallelism: more than one worker on one batch.
 
     threads.py   ThreadParallel: replicas of a model on the threads of one process
+    blas.py      OpenBLAS's thread count, set for a block
     mpi.py       processes under mpiexec: the world, all-reduce, broadcast, gradient averaging
     sampler.py   DistributedSampler: each process's share of an epoch
     syncbn.py    SyncBatchNorm: batch norm statistics over every process's images

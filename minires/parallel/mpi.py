@@ -39,7 +39,7 @@ from ..backend import gpu_available, to_numpy, xp_of
 class SingleWorld:
     """A world of one process: every collective operation is the identity."""
 
-    rank, size, backend = 0, 1, "single process"
+    rank, size, local_rank, local_size, backend = 0, 1, 0, 1, "single process"
 
     def allreduce(self, a, op="sum"):
         return a
@@ -72,7 +72,8 @@ class MPIWorld:
         from mpi4py import MPI
         self.MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()   # rank on this machine
+        here = comm.Split_type(MPI.COMM_TYPE_SHARED)                         # the processes on this machine
+        self.local_rank, self.local_size = here.Get_rank(), here.Get_size()
         self.backend = "MPI, " + " ".join(MPI.Get_library_version().split()[:3])   # e.g. 'MPICH Version: 5.0.2'
         self._nccl = None                                                    # created on first CuPy use
         if gpu_available():   # one GPU per process on each machine: the local rank's, round robin
@@ -256,6 +257,7 @@ class LocalWorld:
 
     def __init__(self, rank, size, shared):
         self.rank, self.size, self._shared = rank, size, shared
+        self.local_rank, self.local_size = rank, size       # all on this machine
 
     def _exchange(self, value):
         slots, barrier = self._shared["slots"], self._shared["barrier"]
@@ -358,34 +360,36 @@ def average_gradients(model_or_params, world=None):
 
 
 def check_same_everywhere(facts, world=None):
-    """Raise on every rank if ``facts`` (a list of (name, value) pairs) differ between ranks.
+    """Raise on every rank if ``facts`` differ between ranks: (name, value) pairs, or (name, value,
+    where) triples whose ``where`` (the file the value was read from) is named, not compared.
 
-    Cheap when they agree: one all-reduce of a 64-bit hash (max and min). Only when the
-    hashes differ are the lists gathered, to name the first difference.
+    Cheap when they agree: one all-reduce of a 64-bit hash (max and min). Only when the hashes
+    differ are the lists gathered, to name the first difference, the same on every rank.
     """
     world = world or get_world()
     if world.size == 1:
         return
-    h = int.from_bytes(hashlib.sha256(repr(list(facts)).encode()).digest()[:7], "little")
+    h = int.from_bytes(hashlib.sha256(repr([tuple(f[:2]) for f in facts]).encode()).digest()[:7], "little")
     both = np.array([h, -h], dtype=np.int64)
     world.allreduce(both, op="max")
     if both[0] == h and -both[1] == h:
         return
     everyone = world.allgather_object(list(facts))
     for r, theirs in enumerate(everyone):
-        for i, (mine, other) in enumerate(zip(everyone[0], theirs)):
-            if mine != other:
-                raise RuntimeError(f"the ranks run different settings: {mine[0]} is {mine[1]!r} on rank 0 "
-                                   f"but {other[1]!r} on rank {r} (every rank must start the same model "
-                                   "with the same options)")
+        for mine, other in zip(everyone[0], theirs):
+            if tuple(mine[:2]) != tuple(other[:2]):
+                raise RuntimeError(
+                    f"the ranks run different settings: {mine[0]} is {mine[1]!r} on rank 0 but {other[1]!r} on rank "
+                    f"{r} (every rank must start the same model with the same options)" if len(mine) == 2 else
+                    f"the ranks loaded different {mine[0]}s: rank {r}'s ({other[2]}) has {other[1]}, rank 0's "
+                    f"({mine[2]}) has {mine[1]}; every rank must load the same {mine[0]}")
         if len(theirs) != len(everyone[0]):
             raise RuntimeError(f"the ranks run different models: rank 0 has {len(everyone[0])} settings and "
                                f"parameters, rank {r} has {len(theirs)}")
 
 
-def model_facts(model, config=None):
-    """(name, value) pairs that must agree on every rank: the config, each parameter's shape and dtype."""
-    facts = [(f"option '{k}'", v) for k, v in sorted((config or {}).items())]
-    facts += [(f"parameter {n}", (tuple(p.data.shape), str(p.data.dtype))) for n, p in model.named_parameters()]
-    return facts
-
+def model_facts(model, config=None, loaded=()):
+    """(name, value) pairs that must agree on every rank: the config, each parameter's shape and dtype;
+    between them ``loaded``, (name, content hash, where) triples of the files the ranks read."""
+    facts = [(f"option '{k}'", v) for k, v in sorted((config or {}).items())] + [tuple(f) for f in loaded]
+    return facts + [(f"parameter {n}", (tuple(p.data.shape), str(p.data.dtype))) for n, p in model.named_parameters()]

@@ -26,10 +26,20 @@ numbers -- the same numbers as the model alone computes (the tests check it in f
 The same protocol as data parallelism across processes (minires/parallel/syncbn.py), with
 threads and a barrier instead of MPI.
 
-While the replicas run, OpenBLAS is set to one thread per call (``blas_threads``): two
-layers of threads on two cores fight (measured: 1.7x slower). It gets its setting back after.
-The setting is the process's: matrix multiplies of other threads of yours, during a step,
-run on one thread too.
+While the replicas run, OpenBLAS is set to one thread per call (``blas_threads``, in
+minires/parallel/blas.py): two layers of threads on two cores fight (measured: 1.7x slower).
+It gets its setting back after. The setting is the process's: matrix multiplies of other
+threads of yours, during a step, run on one thread too.
+
+Safe to misuse. Each ThreadParallel has worker threads of its own (made on its first split,
+gone with it), so two objects stepped from two threads never wait for each other's workers:
+a pool shared by every object deadlocked there (each call held some workers, waiting in a
+barrier for a replica queued behind the other call's). A model runs one call at a time: a
+forward or backward while another runs on the same model, from another thread (or from a
+layer inside it), is refused with a RuntimeError; give each thread its own model. No barrier
+waits forever: a replica that waits ``BARRIER_TIMEOUT`` seconds for another raises a
+TimeoutError naming the replicas that never came. A forward and its backward belong together:
+make both on one thread, in turn (nothing here can see another thread's forward in between).
 
 The plain path (``with minires.nn.plain():``), CuPy arrays, one thread
 (``MINIRES_NUM_THREADS=1`` or ``threads=1``), a batch too small to be worth it
@@ -40,8 +50,7 @@ all run the model alone, as it is: ThreadParallel is then a pass-through.
 """
 import contextlib
 import copy
-import ctypes
-import glob
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -51,10 +60,11 @@ import numpy as np
 from ..backend import xp_of
 from ..nn import BatchNorm2d, Dropout
 from ..nn.switches import is_plain
+from .blas import blas_controllable, blas_threads
 
 _local = threading.local()      # .group, .rank: the ReplicaGroup this thread's replica belongs to
-_pool, _pool_size = None, 0     # the worker threads, shared by every ThreadParallel (see _workers)
-_pool_lock = threading.Lock()
+_running = {}                   # id(model) -> the name of the thread running a call of it (ThreadParallel._one_call)
+_running_lock = threading.Lock()
 
 # A part smaller than this many input values is not worth a thread. Each layer call costs
 # the threads some Python, a hand-over of the GIL and, in batch norm, a wait for the other
@@ -64,84 +74,40 @@ _pool_lock = threading.Lock()
 # (98,304 each) 0.97x; batch 32 0.73x.
 MIN_PART_VALUES = 150_000
 
+# Seconds a replica waits at a batch norm for the others before it gives up (TimeoutError).
+# A replica waits there for the slowest one's work since the last batch norm: measured on 2
+# cores, training ResNet-50 on 224x224 images, parts of 8 images, at most 0.17 s (0.63 s with
+# two other busy processes on the cores); the wait grows with the part, so parts of 256 such
+# images on that loaded machine would wait about 20 s. 300 s is 15 times that: no false
+# alarm, and a replica that never comes is still reported within minutes.
+BARRIER_TIMEOUT = 300.0
+
 
 # ----- how many threads -----
 
+def environment_threads():
+    """``MINIRES_NUM_THREADS`` checked: a positive integer written in ASCII digits, or None when
+    it is unset or empty. Anything else raises a ValueError naming the variable: a program can
+    call this to check it before it writes anything."""
+    raw = os.environ.get("MINIRES_NUM_THREADS", "")
+    value = raw.strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"MINIRES_NUM_THREADS must be a positive integer in ASCII digits (or unset), got {raw!r}")
+    return int(value)
+
+
 def default_threads():
-    """``MINIRES_NUM_THREADS`` if set, else the number of cores this process may run on."""
-    env = os.environ.get("MINIRES_NUM_THREADS")
+    """``MINIRES_NUM_THREADS`` if set (checked: ``environment_threads``), else the number of
+    cores this process may run on."""
+    env = environment_threads()
     if env is not None:
-        if not env.strip().isdigit() or int(env) < 1:
-            raise ValueError(f"MINIRES_NUM_THREADS must be a positive integer, got {env!r}")
-        return int(env)
+        return env
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:                      # macOS, Windows
         return os.cpu_count() or 1
-
-
-# ----- OpenBLAS's thread count -----
-
-class _OpenBLAS:
-    """The get/set-number-of-threads functions of the OpenBLAS that NumPy's wheels bundle.
-
-    NumPy has no API for its BLAS's threads. Its wheels ship OpenBLAS in ``numpy.libs`` (or
-    ``numpy/.dylibs`` on macOS) with prefixed names (``scipy_openblas_set_num_threads64_``);
-    other builds use the plain ``openblas_set_num_threads``. Loading the file again with
-    ctypes returns the copy already in the process.
-    """
-
-    NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-             ("openblas_get_num_threads", "openblas_set_num_threads")]
-
-    def __init__(self):
-        self.get = self.set = None
-        here = os.path.dirname(np.__file__)
-        for folder in (os.path.join(here, "..", "numpy.libs"), os.path.join(here, ".dylibs")):
-            for path in sorted(glob.glob(os.path.join(folder, "*openblas*"))):
-                try:
-                    lib = ctypes.CDLL(path)
-                except OSError:
-                    continue
-                for get, set_ in self.NAMES:
-                    if hasattr(lib, get) and hasattr(lib, set_):
-                        self.get, self.set = getattr(lib, get), getattr(lib, set_)
-                        self.get.restype, self.set.restype = ctypes.c_int, None
-                        self.set.argtypes = [ctypes.c_int]
-                        return
-
-
-_blas = None
-
-
-def _openblas():
-    global _blas
-    if _blas is None:
-        _blas = _OpenBLAS()
-    return _blas
-
-
-def blas_controllable():
-    """True when this module can set the BLAS's thread count (NumPy's own wheels: OpenBLAS)."""
-    return _openblas().set is not None
-
-
-@contextlib.contextmanager
-def blas_threads(n):
-    """OpenBLAS runs each matrix multiply on ``n`` threads inside the block, its previous
-    setting after. Where it cannot be set, the block runs unchanged."""
-    blas = _openblas()
-    if blas.set is None:
-        yield
-        return
-    before = blas.get()
-    blas.set(n)
-    try:
-        yield
-    finally:
-        blas.set(before)
 
 
 # ----- the replicas' batch norms talk through a group -----
@@ -152,14 +118,17 @@ class ReplicaGroup:
     ``gather(value)``: every replica hands in its value and gets back the list of all of
     them, in replica order. Every replica then combines the list the same way, so all get
     the same result, bit for bit, whichever thread finished first. If one replica fails,
-    ``abort()`` releases the others from the barrier (they raise BrokenBarrierError): never a hang.
+    ``abort()`` releases the others from the barrier (they raise BrokenBarrierError); one
+    that waits ``timeout`` seconds (``BARRIER_TIMEOUT``) raises TimeoutError: never a hang.
     """
 
-    def __init__(self, size):
+    def __init__(self, size, timeout=None):
         self.size = size
+        self.timeout = BARRIER_TIMEOUT if timeout is None else timeout
         self._slots = [[None] * size, [None] * size]    # two sets, used in turn (see gather)
         self._count = [0] * size                        # gathers done by each replica
-        self._barrier = threading.Barrier(size)
+        self._barrier = threading.Barrier(size, timeout=self.timeout)
+        self._aborted = False
 
     def gather(self, rank, value):
         # One barrier per gather, not two: gather k uses slot set k % 2. A replica can write
@@ -168,10 +137,19 @@ class ReplicaGroup:
         slots = self._slots[self._count[rank] % 2]
         self._count[rank] += 1
         slots[rank] = value
-        self._barrier.wait()        # everyone's value is in
+        try:
+            self._barrier.wait()    # everyone's value is in
+        except threading.BrokenBarrierError:
+            if self._aborted:       # another replica failed: ThreadParallel raises its error
+                raise
+            late = [r for r in range(self.size) if self._count[r] < self._count[rank]]
+            who = f"replica(s) {late}" if late else "the others"
+            raise TimeoutError(f"ThreadParallel: replica {rank} of {self.size} waited {self.timeout:g} s at a batch "
+                               f"norm for {who}, which never came (only slow? ThreadParallel(timeout=...))") from None
         return list(slots)
 
     def abort(self):
+        self._aborted = True
         self._barrier.abort()
 
 
@@ -198,22 +176,21 @@ def replica_group():
     return getattr(_local, "group", None), getattr(_local, "rank", 0)
 
 
-def _workers(n):
-    """A pool of at least ``n`` worker threads, made once and shared (grown if asked for more)."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < n:
-            _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minires-replica"), n
-        return _pool
+def _first_error(errors):
+    """The error to raise from a call's replicas: a real one before a timeout, a timeout before
+    a barrier broken by either (first in replica order among equals)."""
+    failed = [e for e in errors if e is not None]
+    return min(failed, key=lambda e: (isinstance(e, threading.BrokenBarrierError), isinstance(e, TimeoutError)))
 
 
 # ----- the wrapper -----
 
 class ThreadParallel:
-    """Run ``model`` on ``threads`` threads (default ``default_threads()``): the batch split
-    into equal parts, one replica of the model per part (see the module docstring). Parts
-    have at least ``min_part_values`` input values (``MIN_PART_VALUES``): a smaller batch
-    is split into fewer parts, or runs on the model alone.
+    """Run ``model`` on ``threads`` threads (default ``default_threads()``, read once, here): the
+    batch split into equal parts, one replica of the model per part (see the module docstring).
+    Parts have at least ``min_part_values`` input values (``MIN_PART_VALUES``): a smaller batch
+    is split into fewer parts, or runs on the model alone. A replica waits at most ``timeout``
+    seconds for the others (default ``BARRIER_TIMEOUT``).
 
         net = ThreadParallel(model)
         logits = net(x)                        # = model(x), computed on every core
@@ -223,18 +200,27 @@ class ThreadParallel:
     state_dict are the replicas' too (shared arrays, synchronised at every call), and the
     optimizer is built on ``model.parameters()`` as always. A layer of your own that mixes
     the images of a batch must combine over the parts as BatchNorm2d does (CONTRIBUTING.md).
+    One call at a time per model: from several threads, give each its own model.
     """
 
-    def __init__(self, model, threads=None, min_part_values=MIN_PART_VALUES):
-        for name, v, low in (("threads", threads, 1), ("min_part_values", min_part_values, 1)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+    def __init__(self, model, threads=None, min_part_values=MIN_PART_VALUES, timeout=None):
+        for name, v in (("threads", threads), ("min_part_values", min_part_values)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ValueError(f"ThreadParallel: {name} must be a positive int or None, got {v!r}")
-        self.model, self.threads, self.min_part_values = model, threads, min_part_values or 1
+        timeout = BARRIER_TIMEOUT if timeout is None else timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+            raise ValueError(f"ThreadParallel: timeout must be a positive number of seconds, got {timeout!r}")
+        self.model, self.min_part_values, self.timeout = model, min_part_values or 1, timeout
+        self.threads = threads or default_threads()     # MINIRES_NUM_THREADS is checked now, not at the first step
         self._replicas, self._signature = [model], None
         self._parts = None          # how the last forward split its batch (None: it ran the model alone)
+        self._pool, self._pool_size = None, 0       # this object's worker threads (_workers)
 
     def __repr__(self):
-        return f"ThreadParallel({self.threads or default_threads()} threads, {type(self.model).__name__})"
+        return f"ThreadParallel({self.threads} threads, {type(self.model).__name__})"
+
+    def __getstate__(self):         # copy.deepcopy (a model holding a ThreadParallel): no threads copied
+        return dict(vars(self), _pool=None, _pool_size=0)
 
     def __call__(self, x):
         return self.forward(x)
@@ -260,12 +246,29 @@ class ThreadParallel:
         """The model's gradients to 0 (the replicas' are zeroed by each backward)."""
         self.model.zero_grad()
 
+    @contextlib.contextmanager
+    def _one_call(self):
+        """The block runs the model; a second call on it meanwhile (from another thread, or from a
+        layer inside it) is refused: the two would share its layers' saved activations."""
+        key, me = id(self.model), threading.current_thread().name
+        with _running_lock:
+            other = _running.get(key)
+            if other is None:
+                _running[key] = me
+        if other is not None:
+            raise RuntimeError(f"ThreadParallel: its model ({type(self.model).__name__}) is already in a forward or "
+                               f"backward, on thread {other!r}; one call at a time: give each thread its own model")
+        try:
+            yield
+        finally:
+            with _running_lock:
+                del _running[key]
+
     # ----- when to split, and the replicas -----
     def _split(self, x):
         """The batch's parts [(start, stop), ...], or None to run the model alone."""
-        n = self.threads or default_threads()
         N = len(x) if getattr(x, "ndim", 0) else 0
-        n = min(n, N, x.size // self.min_part_values) if N else 0
+        n = min(self.threads, N, x.size // self.min_part_values) if N else 0
         if n < 2 or is_plain() or xp_of(x) is not np or not blas_controllable():
             return None
         if replica_group()[0] is not None:      # already a replica's part: no threads within threads
@@ -303,9 +306,10 @@ class ThreadParallel:
         return replica
 
     def _run(self, fn, n):
-        """``fn(rank)`` for rank 0..n-1 at once (rank 0 on this thread), each a member of one
-        ReplicaGroup; returns the results in rank order, or raises the first real error."""
-        group = ReplicaGroup(n)
+        """``fn(rank)`` for rank 0..n-1 at once (rank 0 on this thread, the others on this object's
+        own workers), each a member of one ReplicaGroup; returns the results in rank order, or
+        raises the first real error. Returns only when every worker is done."""
+        group = ReplicaGroup(n, self.timeout)
         results, errors = [None] * n, [None] * n
 
         def member(rank):
@@ -324,42 +328,53 @@ class ThreadParallel:
                 for bn in norms:
                     del vars(bn)["group"]
 
+        pool = self._workers(n - 1)
         with blas_threads(1):
-            futures = [_workers(n - 1).submit(member, rank) for rank in range(1, n)]
+            futures = [pool.submit(member, rank) for rank in range(1, n)]
             member(0)
             for f in futures:
                 f.result()
-        failed = [e for e in errors if e is not None]
-        if failed:      # the first error that is not just a released barrier
-            raise next((e for e in failed if not isinstance(e, threading.BrokenBarrierError)), failed[0])
+        if any(e is not None for e in errors):
+            raise _first_error(errors)
         return results
+
+    def _workers(self, n):
+        """This object's own pool of at least ``n`` worker threads, made on its first split: no other
+        object's call can hold them (a pool shared by every object deadlocked: module docstring)."""
+        if self._pool_size < n:     # the old pool is idle: every call waits for all its workers
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool, self._pool_size = ThreadPoolExecutor(n, thread_name_prefix="minires-replica"), n
+        return self._pool
 
     # ----- forward and backward -----
     def forward(self, x):
         """``model(x)``, the batch's parts on the replicas at once, the outputs stacked in order."""
-        parts = self._split(x)
-        self._parts = parts
-        if parts is None:
-            return self.model(x)
-        replicas = self._replicas_for(len(parts))
-        outputs = self._run(lambda r: replicas[r](x[parts[r][0]:parts[r][1]]), len(parts))
-        return np.concatenate(outputs)
+        with self._one_call():
+            parts = self._split(x)
+            self._parts = parts
+            if parts is None:
+                return self.model(x)
+            replicas = self._replicas_for(len(parts))
+            outputs = self._run(lambda r: replicas[r](x[parts[r][0]:parts[r][1]]), len(parts))
+            return np.concatenate(outputs)
 
     def backward(self, grad_out):
         """``model.backward(grad_out)``: each replica back through its part, then every replica's
         parameter gradients added into the model's (replica 0 is the model: it adds its own)."""
-        parts = self._parts
-        if parts is None:
-            return self.model.backward(grad_out)
-        if len(grad_out) != parts[-1][1]:
-            raise ValueError(f"ThreadParallel: the forward had a batch of {parts[-1][1]}, "
-                             f"the gradient has {len(grad_out)}")
-        replicas = self._replicas[:len(parts)]
-        for replica in replicas[1:]:
-            for p in replica.parameters():
-                p.grad[...] = 0
-        dx = self._run(lambda r: replicas[r].backward(grad_out[parts[r][0]:parts[r][1]]), len(parts))
-        for replica in replicas[1:]:
-            for mine, theirs in zip(self.model.parameters(), replica.parameters()):
-                mine.grad += theirs.grad
-        return np.concatenate(dx)
+        with self._one_call():
+            parts = self._parts
+            if parts is None:
+                return self.model.backward(grad_out)
+            if len(grad_out) != parts[-1][1]:
+                raise ValueError(f"ThreadParallel: the forward had a batch of {parts[-1][1]}, "
+                                 f"the gradient has {len(grad_out)}")
+            replicas = self._replicas[:len(parts)]
+            for replica in replicas[1:]:
+                for p in replica.parameters():
+                    p.grad[...] = 0
+            dx = self._run(lambda r: replicas[r].backward(grad_out[parts[r][0]:parts[r][1]]), len(parts))
+            for replica in replicas[1:]:
+                for mine, theirs in zip(self.model.parameters(), replica.parameters()):
+                    mine.grad += theirs.grad
+            return np.concatenate(dx)

@@ -24,7 +24,7 @@ from ..nn import manual_seed, no_grad, softmax
 from ..weights import load_weights
 from ..zoo import get_model
 from .imagenet import imagenet_classes
-from .preprocess import preprocess_imagenet
+from .preprocess import check_size, check_sizes, preprocess_imagenet
 from .preprocess_keras import preprocess_keras
 
 # torchvision's IMAGENET1K_V2 files (trained with the "new recipe") were evaluated with the
@@ -119,14 +119,21 @@ def classify(model, images, topk=5, resize=256, crop=224, classes=None):
     """For each image (a path or a Pillow image): [(class index, class name, probability)], best first.
 
     ``classes``: the names of the output units (default: ImageNet's for a 1,000-way model,
-    else the indices as strings).
+    else the indices as strings). ``resize`` and ``crop`` are checked before any image is opened:
+    each in 1 .. MAX_IMAGE_SIZE (preprocess.py), the crop no larger than the resize (Keras's
+    preprocessing resizes the whole image to crop x crop, so there only the range is checked).
     """
+    mode = getattr(model, "preprocessing", None)
+    if mode in ("caffe", "tf"):
+        check_size("resize", resize)
+        check_size("crop", crop)
+    else:
+        check_sizes(resize, crop)
     params = model.parameters()
     device = device_of(params[0].data) if params else "cpu"
     dtype = params[0].data.dtype if params else np.float32
     results = []
     for image in images:
-        mode = getattr(model, "preprocessing", None)
         if mode in ("caffe", "tf"):                      # a Keras-flavoured model: Keras's preprocessing
             x = preprocess_keras(image, mode, size=crop, data_format=model.data_format).astype(dtype)
         else:

@@ -8,12 +8,14 @@
     "tf"     (ResNet50V2 ..., v2):   x / 127.5 - 1, so pixels lie in [-1, 1]
 
 Which one a model needs is its ``preprocessing`` attribute (``minires.keras.models``).
-Needs Pillow for images (``pip install Pillow``).
+Needs Pillow for images (``pip install Pillow``). Hostile images and sizes are refused as in
+``preprocess.py``: ``size`` at most ``MAX_IMAGE_SIZE``, files over Pillow's pixel limit
+undecoded, truncated or corrupt files with an error naming them.
 """
 
 import numpy as np
 
-from .preprocess import rgb_image
+from .preprocess import check_size, pil_image, rgb_image
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 MODES = ("caffe", "tf")
@@ -32,9 +34,11 @@ def keras_preprocess_input(x, mode):
 
 
 def preprocess_keras(image, mode, size=224, data_format="channels_first"):
-    """A path or Pillow image -> float32 batch (1, 3, size, size) (or (1, size, size, 3) channels-last)."""
-    from PIL import Image
+    """A path or Pillow image -> float32 batch (1, 3, size, size) (or (1, size, size, 3) channels-last).
 
-    image = rgb_image(image).resize((size, size), Image.NEAREST)       # keras.utils.load_img's default
+    ``size`` is checked before the image is opened: an int in 1 .. MAX_IMAGE_SIZE (preprocess.py).
+    """
+    check_size("size", size)
+    image = rgb_image(image).resize((size, size), pil_image().NEAREST)  # keras.utils.load_img's default
     x = keras_preprocess_input(np.asarray(image, dtype=np.uint8), mode)[None]   # (1, H, W, 3)
     return x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -4,7 +4,8 @@
     run.py            Run: data, model, optimizer and schedule from a config; checkpoints; the run folder
     evaluate.py       evaluate: loss and accuracy over a loader
     optim.py          SGD with momentum and weight decay, learning-rate schedules
-    runcheck.py       configs and training checkpoints checked before anything runs
+    runcheck.py       the option rules; configs and training checkpoints checked before anything runs
+    lock.py           RunLock: one writer per run folder (run.lock)
     data_parallel.py  what a run does differently on several processes (mpiexec)
 
     >>> from minires.train import fit

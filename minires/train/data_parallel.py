@@ -5,18 +5,29 @@ world and which batch is which, each rank takes its shard of the epoch's permuta
 gradients are averaged after backward, the step's numbers and the test set's are added up
 over the ranks, and a Ctrl-C stops every rank at the same batch. With one process
 ``data_parallel(run)`` returns None and fit (loop.py) runs as it always did.
+
+Before the first step the ranks agree, in one collective, on the options, the model, and what
+each loaded: its data set and the checkpoint it resumes, compared by content hash; a difference
+names the rank and the file, and every rank stops (never one left waiting in an all-reduce).
+Each process runs its matrix multiplies on one BLAS thread (``blas_per_process``) unless
+OPENBLAS_NUM_THREADS or OMP_NUM_THREADS says otherwise, with a warning where processes x BLAS
+threads exceed the cores.
 """
 import contextlib
 import functools
+import hashlib
 import inspect
+import json
 import os
+import sys
 
 import numpy as np
 
-from ..data import DataLoader
+from ..data import DataLoader, default_root
 from ..parallel.mpi import average_gradients, broadcast_state, check_same_everywhere, get_world, is_writer, model_facts
 from ..parallel.sampler import DistributedSampler
 from ..parallel.syncbn import convert_sync_batchnorm
+from ..parallel.blas import blas_controllable, blas_threads
 from .evaluate import evaluate
 
 
@@ -60,9 +71,10 @@ def data_parallel(run):
 class DataParallel:
     """What a training run does differently on W > 1 processes; minires.train calls these hooks.
 
-    Built at the end of Run.__init__: converts batch norms if ``sync_bn``, checks every rank
-    runs the same config and model, copies rank 0's parameters and buffers to all, and gives
-    each rank its share of the test set.
+    Built at the end of Run.__init__: converts batch norms if ``sync_bn``, checks in one
+    collective that every rank runs the same config and model on the same data set from the same
+    checkpoint (content hashes of what each loaded), copies rank 0's parameters and buffers to
+    all, and gives each rank its share of the test set.
     """
 
     def __init__(self, run, world):
@@ -72,7 +84,8 @@ class DataParallel:
                              "run it; start training through minires.train.fit, which sets it")
         if cfg.get("sync_bn"):
             convert_sync_batchnorm(run.model)
-        check_same_everywhere(model_facts(run.model, cfg), world)
+        check_same_everywhere(model_facts(run.model, cfg, loaded=[checkpoint_fact(run.checkpoint), data_fact(run)]),
+                              world)
         broadcast_state(run.model, world)
         self.sampler = DistributedSampler(len(run.train_set), world.size, world.rank, seed=cfg["seed"])
         share = np.arange(world.rank, len(run.test_set), world.size)   # no padding: no image counted twice
@@ -126,6 +139,81 @@ class DataParallel:
             return dict(position, rng=rngs[self.world.rank])
         fresh = np.random.default_rng([self.run.cfg["seed"], position["epoch"], 1 + self.world.rank, position["batch"]])
         return dict(position, rng=fresh.bit_generator.state)
+
+
+# ----- before the first step: the ranks agree on what they loaded -----
+
+def data_fact(run):
+    """('data set', content hash, where) of the data set a Run loaded: images, labels, classes."""
+    h = hashlib.sha256()
+    for part in (run.train_set, run.test_set):
+        h.update(repr((part.classes, part.images.shape, str(part.images.dtype))).encode())
+        for a in (part.images, part.labels):
+            h.update(np.ascontiguousarray(a).data)
+    where = "bundled with scikit-learn" if run.cfg["data"] == "digits" else f"in {run.root or default_root()}"
+    return "data set", f"content sha256 {h.hexdigest()[:16]}", f"{run.cfg['data']}, {where}"
+
+
+def checkpoint_fact(checkpoint):
+    """('checkpoint', content hash, file) of what a Run resumes: ``(path, arrays, meta)``, or None."""
+    if checkpoint is None:
+        return "checkpoint", "none (a new run)", "none"
+    path, arrays, meta = checkpoint
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for key in sorted(arrays):
+        h.update(repr((key, arrays[key].shape, str(arrays[key].dtype))).encode())
+        h.update(np.ascontiguousarray(arrays[key]).data)
+    return "checkpoint", f"content sha256 {h.hexdigest()[:16]}", path
+
+
+# ----- BLAS threads: one per process, unless the environment says otherwise -----
+
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def blas_per_process(world=None):
+    """Under mpiexec, each process's matrix multiplies on one BLAS thread inside the block
+    (unless a variable of ``BLAS_VARIABLES`` chose), and a warning on stderr from each
+    machine's first process when processes x BLAS threads exceed its cores."""
+    world = world or get_world()
+    threads, warning = blas_threads_per_process(world)
+    if warning and world.local_rank == 0:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    with blas_threads(threads) if threads else contextlib.nullcontext():
+        yield
+
+
+def blas_threads_per_process(world, environ=None, cores=None, controllable=None):
+    """(threads, warning) for the processes of ``world`` on this machine.
+
+    ``threads``: how many BLAS threads each process should run its matrix multiplies on: 1 under
+    mpiexec, unless a variable of ``BLAS_VARIABLES`` chose; None: leave the BLAS as it is. Two
+    processes on 2 cores, each with OpenBLAS's default of a thread per core, are 4 threads taking
+    turns on 2 cores, and every all-reduce waits for the slowest: a digits epoch took 8x as long
+    in issue 26, 27x in one measurement on a busy machine. ``warning``: a sentence when processes
+    x BLAS threads exceed the cores, else None. ``controllable``: whether this NumPy's BLAS can
+    be set from Python (``blas_controllable()``).
+    """
+    env = os.environ if environ is None else environ
+    cores = cores or os.cpu_count() or 1
+    if world.size == 1:
+        return None, None
+    chosen = next((v for v in BLAS_VARIABLES if env.get(v, "").strip().isdigit()), None)
+    controllable = blas_controllable() if controllable is None else controllable
+    threads = None if chosen or not controllable else 1
+    each = max(int(env[chosen]) if chosen else threads or cores, 1)    # a BLAS left alone: a thread per core
+    if world.local_size * each <= cores:
+        return threads, None
+    if chosen:
+        why, fix = f"{chosen}={env[chosen]}", "set it to 1, or unset it: minires then gives each process one"
+    elif threads is None:
+        why, fix = "this NumPy's BLAS cannot be set from Python", "set OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1"
+    else:
+        why, fix = "one each, and still more processes than cores", "run fewer processes"
+    return threads, (f"{world.local_size} processes on this machine x {each} BLAS thread{'s' * (each > 1)} ({why}) "
+                     f"= {world.local_size * each} threads on {cores} cores: they take turns, and every all-reduce "
+                     f"waits for the slowest; {fix}")
 
 
 def rank0_prints(fit):

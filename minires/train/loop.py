@@ -23,8 +23,10 @@ exactly what the uninterrupted run computes.
 
 Nothing is touched before everything is checked (:mod:`minires.train.runcheck`): the options,
 that the run folder can be written, and, when resuming, every value in the checkpoint and
-its configuration. A resumed run never downloads, and the temporary files of writes that
-were killed half-way are removed when the folder is used again.
+its configuration, that it is the run's own (config.json), and that its optimizer and schedule
+are what that configuration gives. A resumed run never downloads, and the temporary files of
+writes that were killed half-way are removed when the folder is used again. One run writes a
+run folder at a time: it holds ``run.lock`` while it runs (:mod:`minires.train.lock`).
 
 What a run is built of and the files it writes are in :mod:`minires.train.run`; the test-set
 evaluation after every epoch is :func:`minires.train.evaluate.evaluate`.
@@ -40,12 +42,14 @@ import numpy as np
 
 from ..backend import check_device, to_numpy
 from ..parallel import mpi
+from ..parallel.threads import environment_threads
 from ..viz import plot_curves
 from ..weights.common import remove_stale_temporaries
 from . import data_parallel
 from .evaluate import evaluate
+from .lock import RunLock
 from .run import Run, make_config, run_summary, write_config, write_metrics
-from .runcheck import CheckpointError, check_training_checkpoint, check_writable
+from .runcheck import check_resume_state, check_run_config, check_training_checkpoint, check_writable
 
 
 @data_parallel.rank0_prints
@@ -64,26 +68,31 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
     Returns the history: a list of per-epoch dicts with the ``COLUMNS``.
     A resumed run checks its checkpoint and configuration first, never downloads, and
     refuses a folder it cannot write before training (see :mod:`minires.train.runcheck`).
+    A folder another run holds (its ``run.lock``) is refused (:mod:`minires.train.lock`).
     """
     cfg, checked = _check_everything(model, data, out, resume, options)   # before anything is built
-    run = _build_run(cfg, root, download and not resume, resume)
-    history, best, position = _start_or_resume(run, out, resume, checked)
-    return _train_epochs(run, out, history, best, position, progress, plot, callback)
+    with _one_writer(out), data_parallel.blas_per_process():
+        run = _build_run(cfg, root, download and not resume, resume, checked)
+        history, best, position = _start_or_resume(run, out, resume)
+        return _train_epochs(run, out, history, best, position, progress, plot, callback)
 
 
 def _check_everything(model, data, out, resume, options):
-    """The run's config (the saved one when resuming, after checking the checkpoint) for this world,
-    and the checked checkpoint ``(cfg, arrays, meta)`` (None for a new run); the run folder writable."""
+    """The run's config (the saved one when resuming, after checking the checkpoint and that it is
+    the run's own) for this world, and the checked checkpoint ``(path, arrays, meta)`` (None for a
+    new run); the run folder writable."""
     checked = None
+    environment_threads()                                   # MINIRES_NUM_THREADS, before anything is written
     if resume:
         if out is None:
             raise ValueError("resume needs the run folder (out=...) whose last.npz to continue")
         last = os.path.join(out, "last.npz")
         if not os.path.exists(last):
             raise FileNotFoundError(f"nothing to resume: {last} does not exist")
-        checked = check_training_checkpoint(last)           # every problem, before anything is built
-        cfg = checked[0]
+        cfg, arrays, meta = check_training_checkpoint(last)   # every problem, before anything is built
+        check_run_config(out, cfg, last)                      # ... and it is this run's checkpoint
         check_device(cfg["device"])
+        checked = (last, arrays, meta)
     else:
         cfg = make_config(model=model, data=data, **options)
     if out is not None:
@@ -96,10 +105,15 @@ def _check_everything(model, data, out, resume, options):
     return cfg, checked
 
 
-def _build_run(cfg, root, download, resume):
+def _one_writer(out):
+    """The run folder's lock (lock.py), held by the process that writes it; nothing without a folder."""
+    return RunLock(out) if out is not None and mpi.is_writer() else contextlib.nullcontext()
+
+
+def _build_run(cfg, root, download, resume, checked):
     """The Run; a resumed run whose data set is missing says so instead of downloading it."""
     try:
-        return Run(cfg, root=root, download=download)
+        return Run(cfg, root=root, download=download, checkpoint=checked)
     except FileNotFoundError as e:
         if not resume:
             raise
@@ -108,23 +122,21 @@ def _build_run(cfg, root, download, resume):
                                 f"load_dataset; load_dataset('{cfg['data']}')\"") from e
 
 
-def _start_or_resume(run, out, resume, checked):
-    """(history, best test accuracy, position): a new run's, or the saved run's, restored into ``run``.
-    A new run with a folder writes its config.json there."""
+def _start_or_resume(run, out, resume):
+    """(history, best test accuracy, position): a new run's, or the saved run's, restored into ``run``
+    once its optimizer and schedule are checked against the run's configuration. A new run with a
+    folder writes its config.json there."""
     history, best, position = [], 0.0, {"epoch": 0, "batch": 0, "rng": None, "stats": None}
     if out is None:
         return history, best, position
-    os.makedirs(out, exist_ok=True)
     if not resume:
         write_config(os.path.join(out, "config.json"), run.cfg)
         print(f"run folder: {out}")
         return history, best, position
-    last = os.path.join(out, "last.npz")
-    meta = run.load(last, checked)
+    last, arrays, meta = run.checkpoint
+    check_resume_state(last, meta, run)                  # before the Run changes
+    meta = run.load(last, (meta["config"], arrays, meta))
     history, best, position = meta["history"], meta["best"], meta["position"]
-    if position["batch"] >= run.steps_per_epoch:
-        raise CheckpointError(f"{last}: position.batch {position['batch']} is past the end of an epoch "
-                              f"({run.steps_per_epoch} batches)")
     if run.parallel is not None:
         position = run.parallel.restore_position(position)
     print(f"resuming {out} at epoch {position['epoch'] + 1}, batch {position['batch']}")

@@ -21,13 +21,13 @@ from ..backend import check_device, to_numpy
 from ..data import DataLoader, load_dataset
 from ..keras import KERAS_MODELS
 from ..parallel import ThreadParallel, mpi
+from ..parallel.threads import environment_threads
 from ..weights import atomic_write, save_checkpoint
 from ..zoo import get_model
 from . import data_parallel
+from .lock import LOCK_NAME
 from .optim import SGD, make_schedule
-from .runcheck import DEFAULTS, FORMAT, CheckpointError, check_training_checkpoint, config_problems
-
-COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]
+from .runcheck import COLUMNS, DEFAULTS, FORMAT, CheckpointError, check_training_checkpoint, config_problems
 
 
 def make_config(**options):
@@ -46,8 +46,10 @@ def make_config(**options):
 class Run:
     """Everything a training run is made of, built from a config: data, model, optimizer, schedule."""
 
-    def __init__(self, cfg, root=None, download=True):
-        self.cfg = cfg
+    def __init__(self, cfg, root=None, download=True, checkpoint=None):
+        """``checkpoint``: the checked checkpoint ``(path, arrays, meta)`` the run will resume, or None;
+        under mpiexec every rank's must be rank 0's (data_parallel.py checks it, with the data set)."""
+        self.cfg, self.root, self.checkpoint = cfg, root, checkpoint
         self.train_set, self.test_set = load_dataset(cfg["data"], root=root, download=download)
         C, _, _ = self.train_set.image_shape
         nn.manual_seed(cfg["seed"])  # the same seed, the same initial weights
@@ -73,7 +75,7 @@ class Run:
         self.parallel = data_parallel.data_parallel(self)   # None in a single process
         # every core on one step: the batch split over replicas on threads (parallel/threads.py); with
         # several processes on one machine the cores are theirs already: one thread each
-        threads = None if self.parallel is None or "MINIRES_NUM_THREADS" in os.environ else 1
+        threads = None if self.parallel is None or environment_threads() is not None else 1
         self.net = ThreadParallel(self.model, threads=threads)
 
     # ----- checkpoints -----
@@ -106,7 +108,14 @@ class Run:
         if missing:
             raise CheckpointError(f"{path}: momentum buffers are numbered 0..{n_buffers - 1}, missing {missing[:5]}")
         buffers = [arrays[f"optim/buffer{i}"] for i in range(n_buffers)]
-        self.model.load_state_dict(sd)            # all or nothing
+        try:
+            self.model.load_state_dict(sd)        # all or nothing: checked before anything changes
+        except (KeyError, TypeError) as e:
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            C = self.train_set.image_shape[0]
+            raise CheckpointError(f"{path}: its weights do not fit a {self.cfg['model']} for {self.cfg['data']} "
+                                  f"({self.train_set.num_classes} classes, {C} input channel{'s' * (C > 1)}): "
+                                  f"{message}") from None
         if "optimizer" in meta:
             try:
                 self.optimizer.load_state_dict({"hyper": meta["optimizer"], "buffers": buffers})
@@ -114,6 +123,17 @@ class Run:
             except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise CheckpointError(f"{path}: cannot restore the optimizer and schedule: {e}") from e
         return meta
+
+    def state_after(self, steps):
+        """The optimizer's and schedule's saved state (as ``save`` writes them) that this run's
+        configuration gives after ``steps`` steps: what a checkpoint of it must hold. Call it on a
+        fresh Run, before ``load``."""
+        schedule = self.schedule.state_dict()
+        schedule["t"] = steps
+        if schedule.get("after") is not None:      # a warm-up, then the named schedule on its own clock
+            schedule["after"]["t"] = max(0, steps - schedule["warmup_steps"])
+        hyper = dict(self.optimizer.state_dict()["hyper"], lr=self.schedule.lr_at(steps), step_count=steps)
+        return {"optimizer": hyper, "schedule": schedule}
 
 
 # ----- the run folder -----
@@ -154,7 +174,7 @@ def run_summary(cfg, history, out, wall_seconds, stopped=False):
     else:
         lines.append("  no epoch finished, so no test accuracy yet")
     if out is not None and os.path.isdir(out):
-        files = sorted(f for f in os.listdir(out) if not f.endswith(".tmp"))
+        files = sorted(f for f in os.listdir(out) if not f.endswith(".tmp") and f != LOCK_NAME)
         lines.append(f"  run folder {out}: " + ", ".join(f"{f} ({_size(os.path.join(out, f))})" for f in files))
     return "\n".join(lines)
 

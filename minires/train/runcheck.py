@@ -1,13 +1,21 @@
-"""Checks that come before training touches anything: the configuration, a checkpoint to
-resume, and whether the run folder can be written.
+"""Checks that come before training touches anything: the option rules, the configuration, a
+checkpoint to resume, and whether the run folder can be written.
 
-A checkpoint is a file from the past, perhaps edited by hand or by a stranger. Before a
-resumed run builds a model, loads data or writes a byte, :func:`check_training_checkpoint`
-reads it (bounded, :mod:`minires.weights`) and checks every value the loop will use --
-types, ranges, known names -- reporting each problem in its own sentence, all at once.
+``OPTION_RULES`` is the one set of rules for the numeric options, wherever a value comes from:
+the command line (cli.py builds its argparse types from them), ``fit(...)``, a checkpoint's
+configuration, and its optimizer and schedule.
+
+A checkpoint is a file from the past, perhaps edited by hand or by a stranger, or copied from
+another run. Before a resumed run builds a model, loads data or writes a byte,
+:func:`check_training_checkpoint` reads it (bounded, :mod:`minires.weights`) and checks every
+value the loop will use -- types, ranges, known names -- reporting each problem in its own
+sentence, all at once; :func:`check_run_config` compares it with the run's config.json, so a
+run resumes only its own checkpoint. Once the Run is built, :func:`check_resume_state` compares
+every optimizer and schedule value with what the configuration gives after the steps taken.
 A config that says ``data: cifar10`` cannot start a download either: a resumed run never
 downloads (see :func:`minires.train.fit`).
 """
+import json
 import math
 import numbers
 import os
@@ -27,6 +35,57 @@ DEFAULTS = dict(model="resnet20", data="digits", epochs=30, batch_size=64, lr=0.
                 augment=None, sync_bn=False,
                 world_size=1)  # world_size: recorded, not chosen -- the number of processes (see distributed.py)
 LIMIT = 1 << 20           # epochs and batch size: anything above is a typo or a tampered file
+MAX_CONFIG_BYTES = 1 << 20  # config.json: a few hundred bytes; more is not ours
+COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]  # history
+
+
+class Rule:
+    """What a numeric option may be: an int or a float, finite, from ``low`` up to ``high``.
+
+    One set of rules for every place an option comes from -- the command line (cli.py builds
+    its argparse types from these), ``fit(...)``, and a checkpoint's configuration, optimizer
+    and schedule -- so a value refused in one is refused in all, with the same sentence.
+    ``what`` starts the sentence ("the learning rate must be a positive number, got 0.0");
+    ``why``, if given, is added when the value is above ``high``.
+    """
+
+    def __init__(self, what, kind, low, high=None, low_open=False, high_open=False, why=None):
+        self.what, self.kind, self.low, self.high = what, kind, low, high
+        self.low_open, self.high_open, self.why = low_open, high_open, why
+
+    def text(self):
+        """The rule in words: 'a positive integer', 'a number in [0, 1)', ..."""
+        if self.kind is int:
+            return "a positive integer" if self.low == 1 else f"an integer >= {self.low}"
+        if self.high_open:
+            return f"a number in [{self.low:g}, {self.high:g})"
+        return "a positive number" if self.low_open and self.low == 0 else f"a finite number >= {self.low:g}"
+
+    def problem(self, value):
+        """None if ``value`` obeys the rule, else the sentence that says what it must be."""
+        start = f"{self.what + ' ' if self.what else ''}must be {self.text()}"
+        number = numbers.Integral if self.kind is int else numbers.Real
+        if not isinstance(value, number) or isinstance(value, bool) or not math.isfinite(value) \
+                or value < self.low or (value == self.low and self.low_open):
+            return f"{start}, got {value!r:.80}"
+        if self.high is not None and (value > self.high or (value == self.high and self.high_open)):
+            if self.high_open:   # the range is in the text already
+                return f"{start}, got {value!r:.80}"
+            high = self.high if self.kind is int else f"{self.high:g}"
+            return f"{start} and at most {high}{' (' + self.why + ')' if self.why else ''}, got {value!r:.80}"
+        return None
+
+
+OPTION_RULES = {
+    "epochs": Rule("epochs", int, 1, LIMIT),
+    "batch_size": Rule("batch size", int, 1, LIMIT),
+    "lr": Rule("the learning rate", float, 0, 1e3, low_open=True),
+    "momentum": Rule("momentum", float, 0, 1, high_open=True),
+    "weight_decay": Rule("weight decay", float, 0, 1, why="every step shrinks the weights by learning rate "
+                         "x weight decay; the paper's is 1e-4"),
+    "warmup_epochs": Rule("warm-up epochs", int, 0, LIMIT),
+    "seed": Rule("the seed", int, 0, 2 ** 63 - 1),
+}
 
 
 def _int_in(value, low, high):
@@ -51,27 +110,16 @@ def config_problems(cfg):
         problems.append(f"unknown model {get('model')!r:.80}; choose one of: {', '.join(MODELS)}")
     if get("data") not in DATASETS:
         problems.append(f"unknown data set {get('data')!r:.80}; valid names are: {', '.join(DATASETS)}")
-    for key in ("epochs", "batch_size"):
-        if not _int_in(get(key), 1, LIMIT):
-            problems.append(f"{key.replace('_', ' ')} must be a positive integer, got {get(key)!r:.80}")
-    if not _real_in(get("lr"), 0, 1e3, low_open=True):
-        problems.append(f"the learning rate must be a positive number, got {get('lr')!r:.80}")
-    if not _real_in(get("momentum"), 0, 1) or get("momentum") == 1:
-        problems.append(f"momentum must be a number in [0, 1), got {get('momentum')!r:.80}")
-    if not _real_in(get("weight_decay"), 0, 1e3):
-        problems.append(f"weight decay must be a number >= 0, got {get('weight_decay')!r:.80}")
+    problems += [p for p in (rule.problem(get(key)) for key, rule in OPTION_RULES.items()) if p]
     if get("schedule") not in SCHEDULES:
         problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {get('schedule')!r:.80}")
-    if not _int_in(get("warmup_epochs"), 0, LIMIT):
-        problems.append(f"warmup epochs must be an integer >= 0, got {get('warmup_epochs')!r:.80}")
-    elif _int_in(get("epochs"), 1, LIMIT) and get("warmup_epochs") >= get("epochs"):
+    if _int_in(get("warmup_epochs"), 0, LIMIT) and _int_in(get("epochs"), 1, LIMIT) \
+            and get("warmup_epochs") >= get("epochs"):
         problems.append(f"warmup epochs ({get('warmup_epochs')}) must be fewer than epochs ({get('epochs')})")
     if get("device") not in DEVICES:
         problems.append(f"device must be one of {DEVICES}, got {get('device')!r:.80}")
     if get("dtype") not in ("float32", "float64"):
         problems.append(f"dtype must be 'float32' or 'float64', got {get('dtype')!r:.80}")
-    if not _int_in(get("seed"), 0, 2 ** 63 - 1):
-        problems.append(f"seed must be an integer >= 0, got {get('seed')!r:.80}")
     if get("augment") not in (None, True, False):
         problems.append(f"augment must be true, false or null, got {get('augment')!r:.80}")
     if get("sync_bn") not in (None, True, False):
@@ -121,16 +169,35 @@ def position_problems(meta, cfg):
                 _real_in(stats[k], lo, hi) if k in ("loss", "seconds", "lr") else _int_in(stats[k], lo, hi)
                 for k, (lo, hi) in want.items()):
             problems.append(f"position.stats must hold numbers loss, correct, seen, seconds, lr; got {stats!r:.120}")
-    history = meta.get("history")
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        problems.append(f"history must be a list of per-epoch dicts, got {type(history).__name__}")
-    elif _int_in(pos["epoch"], 0, epochs) and len(history) != pos["epoch"]:
-        problems.append(f"history has {len(history)} epochs but position.epoch says {pos['epoch']} are done")
-    if not _real_in(meta.get("best"), 0, 1):
-        problems.append(f"best must be an accuracy in [0, 1], got {meta.get('best')!r:.80}")
+    problems += _history_problems(meta, pos, epochs)
     for key in ("optimizer", "schedule"):
         if not isinstance(meta.get(key), dict):
             problems.append(f"{key} must be a dict (its saved state), got {type(meta.get(key)).__name__}")
+    return problems
+
+
+def _history_problems(meta, pos, epochs):
+    """Problems with the finished epochs' rows and the best test accuracy among them."""
+    history, best = meta.get("history"), meta.get("best")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        kind = type(history).__name__ if not isinstance(history, list) else "a list holding " + ", ".join(
+            sorted({type(r).__name__ for r in history if not isinstance(r, dict)}))
+        return [f"history must be a list of per-epoch dicts, got {kind}"]
+    problems = []
+    if _int_in(pos["epoch"], 0, epochs) and len(history) != pos["epoch"]:
+        problems.append(f"history has {len(history)} epochs but position.epoch says {pos['epoch']} are done")
+    for i, row in enumerate(history):   # the first bad row: these numbers are printed, plotted and written
+        bad = [k for k in COLUMNS[1:] if not _real_in(row.get(k), 0, 1 if k.endswith("_acc") else math.inf)]
+        if row.get("epoch") != i + 1 or isinstance(row.get("epoch"), bool) or bad:
+            key = bad[0] if bad and row.get("epoch") == i + 1 else "epoch"
+            want = i + 1 if key == "epoch" else "an accuracy in [0, 1]" if key.endswith("_acc") else "a number >= 0"
+            problems.append(f"history[{i}].{key} must be {want}, got {row.get(key)!r:.80}")
+            break
+    if not _real_in(best, 0, 1):
+        problems.append(f"best must be an accuracy in [0, 1], got {best!r:.80}")
+    elif not problems and best != max([0.0] + [r["test_acc"] for r in history]):
+        problems.append(f"best is {best!r}, but the best test accuracy in history is "
+                        f"{max([0.0] + [r['test_acc'] for r in history])!r}")
     return problems
 
 
@@ -162,11 +229,115 @@ def check_training_checkpoint(path, resume=True):
     cfg = dict(DEFAULTS, **cfg) if isinstance(cfg, dict) else {}
     if not any(k.startswith("model/") for k in arrays):
         problems.append("it holds no model weights (no 'model/...' arrays)")
+    problems += [f"{k} holds values that are not finite (NaN or infinity): {n} of {a.size}" for k, a, n in
+                 ((k, a, a.size - np.count_nonzero(np.isfinite(a))) for k, a in arrays.items() if a.dtype.kind == "f")
+                 if n][:3]
     if resume:
         problems += position_problems(meta, cfg)
     if problems:
         _raise(path, problems)
     return cfg, arrays, meta
+
+
+# ----- resuming: is this checkpoint the run's own, and is its state what the run's configuration gives?
+
+class _Missing:
+    """A value absent from a dict, in a message: 'nothing'."""
+
+    def __repr__(self):
+        return "nothing"
+
+
+_MISSING = _Missing()
+
+def check_run_config(folder, cfg, checkpoint):
+    """Refuse a checkpoint that is not the run's own: ``folder``/config.json, written when the run
+    began, must give the checkpoint's configuration ``cfg`` (the global batch, batch size x
+    processes, may be split over another number of processes). Missing, unreadable or different,
+    it is one sentence naming both files."""
+    path = os.path.join(folder, "config.json")
+    try:
+        with open(path, "rb") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ValueError(f"over {MAX_CONFIG_BYTES} bytes")
+        saved = json.loads(text)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing, so nothing says that {checkpoint} belongs to this run; "
+                              "put the run's config.json back, or start a new run") from None
+    except (OSError, ValueError) as e:   # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CheckpointError(f"{path} cannot be read as the run's configuration ({e}); "
+                              f"restore it to resume {checkpoint}") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path} must hold a JSON object of options, got {saved!r:.80}")
+    theirs, mine = _agreeing(dict(DEFAULTS, **saved)), _agreeing(cfg)
+    differ = [k for k in dict(theirs, **mine) if not _same(theirs.get(k, _MISSING), mine.get(k, _MISSING))]
+    if differ:
+        def say(c):
+            return ", ".join(f"{k} {c.get(k, _MISSING)!r:.40}" for k in differ[:4]) + (" ..." if differ[4:] else "")
+        raise CheckpointError(f"{checkpoint} is not this run's checkpoint: it holds {say(mine)}, but {path} says "
+                              f"{say(theirs)} (a run resumes only its own checkpoint)")
+
+
+def _agreeing(cfg):
+    """What config.json and a checkpoint of its run must agree on: every option, except that the global
+    batch (batch size x processes) may be split over another number of processes on resume."""
+    c = {k: v for k, v in cfg.items() if k not in ("batch_size", "world_size")}
+    B, W = cfg.get("batch_size"), cfg.get("world_size")
+    c["global batch"] = B * W if _int_in(B, 1, LIMIT) and _int_in(W, 1, LIMIT) else (B, W)
+    return c
+
+
+def check_resume_state(path, meta, run):
+    """Refuse a checkpoint whose position, optimizer or schedule is not what the run's configuration
+    gives after the steps it has taken. ``run``: the fresh Run it is to be loaded into (its
+    ``steps_per_epoch``, and ``state_after(steps)``: the optimizer's and schedule's state it would
+    save then). Every value goes through the option rules first (momentum in [0, 1), ...) and is
+    then compared; each difference names both values."""
+    pos, epochs, per_epoch = meta["position"], run.cfg["epochs"], run.steps_per_epoch
+    if pos["batch"] >= per_epoch:
+        _raise(path, [f"position.batch {pos['batch']} is past the end of an epoch ({per_epoch} batches)"])
+    if pos["batch"] and pos["epoch"] == epochs:
+        _raise(path, [f"position.batch must be 0 once all {epochs} epochs are done, got {pos['batch']}"])
+    steps, t = pos["epoch"] * per_epoch + pos["batch"], meta["schedule"].get("t")
+    if _int_in(t, 0, LIMIT * LIMIT) and t != steps:   # one edit, not three differences
+        _raise(path, [f"position.epoch {pos['epoch']} and position.batch {pos['batch']} make {steps} steps "
+                      f"({per_epoch} per epoch), but schedule.t counts {t}"])
+    expected = run.state_after(steps)
+    problems = [p for key in ("optimizer", "schedule") for p in _differences(key, meta[key], expected[key])]
+    if problems:
+        _raise(path, problems)
+
+
+_STATE_RULES = dict(momentum=OPTION_RULES["momentum"], weight_decay=OPTION_RULES["weight_decay"],
+                    base_lr=OPTION_RULES["lr"], **{k: Rule(k, int, 0, LIMIT * LIMIT) for k in ("t", "step_count")},
+                    **{k: Rule(k, int, 1, LIMIT * LIMIT) for k in ("total_steps", "warmup_steps", "n_params")})
+
+
+def _differences(where, saved, want):
+    """Sentences for every way ``saved`` (a value from a checkpoint) differs from ``want``, recursively."""
+    if saved is _MISSING:
+        return [f"{where} is missing (the run's configuration gives {want!r:.60})"]
+    if isinstance(want, dict):
+        if not isinstance(saved, dict):
+            return [f"{where} must be a dict, got {saved!r:.80}"]
+        extra = [f"{where} holds {', '.join(repr(k) for k in saved if k not in want)[:120]}, which this run does "
+                 "not have"] if set(saved) - set(want) else []
+        return extra + [p for k in want for p in _differences(f"{where}.{k}", saved.get(k, _MISSING), want[k])]
+    rule = _STATE_RULES.get(where.rsplit(".", 1)[-1])
+    problem = rule and rule.problem(saved)
+    if problem:
+        return [f"{where}: {problem}"]
+    if not _same(saved, want):
+        return [f"{where} is {saved!r:.60}, but the run's configuration gives {want!r:.60}"]
+    return []
+
+
+def _same(a, b):
+    """Equal, and a bool only where the other is a bool too (True == 1 in Python)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def check_writable(folder):

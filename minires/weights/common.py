@@ -1,6 +1,7 @@
 """What every weights format shares: the error type, the bounds every reader checks, atomic
 writes that leave no litter, bfloat16 widening."""
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -108,6 +109,7 @@ def open_regular_file(path):
 # A temporary file is named ".<target>.<pid>.<random>.tmp". A process killed mid-write
 # (kill -9, power loss) leaves one behind; the next write of the same target removes those
 # whose process is gone, so they never pile up.
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}   # no space, or over the user's quota
 _TEMP = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 
 
@@ -166,9 +168,12 @@ def atomic_write(path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in _DISK_FULL:   # "[Errno 28]" alone names no file
+            raise OSError(e.errno, f"{os.strerror(e.errno)}: cannot write {path} (its folder's disk is full; "
+                                   f"the previous {base}, if any, is unchanged)") from e
         raise
 
 
