@@ -5,7 +5,8 @@ import sys
 import warnings
 
 from . import __version__
-from .data import DATASETS, DataNotice
+from .data import DATASETS, DataNotice, is_folder_path
+from .data.folder import DEFAULT_IMAGE_SIZE, MAX_IMAGE_SIZE as MAX_FOLDER_IMAGE_SIZE
 from .predict.preprocess import MAX_IMAGE_SIZE
 from .train.runcheck import OPTION_RULES, Rule
 from .zoo import KERAS_MODELS, MODELS, get_model
@@ -80,7 +81,7 @@ def cmd_gradcheck(args):
 
 
 TRAIN_OPTIONS = ("model", "data", "epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
-                 "warmup_epochs", "device", "dtype", "seed", "augment", "sync_bn")
+                 "warmup_epochs", "device", "dtype", "seed", "augment", "sync_bn", "image_size")
 
 
 def cmd_train(args):
@@ -100,7 +101,9 @@ def cmd_train(args):
         fit(out=out, resume=True, progress=not args.no_progress, plot=not args.no_plot, root=args.data_root,
             download=not args.no_download)
         return 0
-    cfg_name = f"{given.get('model', 'resnet20')}-{given.get('data', 'digits')}"
+    if given.get("data") not in DATASETS and is_folder_path(given.get("data")):
+        given["data"] = os.path.abspath(given["data"])    # the config names the folder from anywhere
+    cfg_name = f"{given.get('model', 'resnet20')}-{os.path.basename(given.get('data', 'digits'))}"
     out = args.out or os.path.join("runs", f"{cfg_name}-{time.strftime('%Y%m%d-%H%M%S')}")
     out = get_world().broadcast_object(out)   # under mpiexec: rank 0's clock names the folder
     if os.path.exists(os.path.join(out, "last.npz")):
@@ -112,6 +115,7 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Test loss, accuracy and confusion matrix of a saved checkpoint."""
+    from .data import as_trained
     from .train.evaluate import evaluate
     from .train.run import Run, make_config
     from .train.runcheck import check_training_checkpoint
@@ -126,6 +130,8 @@ def cmd_evaluate(args):
         raise ValueError(f"{args.checkpoint} holds a {saved['model']}, not a {args.model}")
     run = Run(cfg, root=args.data_root, download=not args.no_download)
     run.load(args.checkpoint, checked)
+    if checked[2].get("dataset") is not None:    # the classes and statistics the model was trained with
+        run.test_loader.dataset = as_trained(run.test_set, checked[2]["dataset"], args.checkpoint)
     loss, acc, preds, labels = evaluate(run.model, run.test_loader)
     matrix = confusion_matrix(labels, preds, run.test_set.num_classes)
     print(f"{cfg['model']} on {cfg['data']} ({len(labels)} test images): loss {loss:.4f}, accuracy {acc:.2%}")
@@ -138,30 +144,44 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
-    """Top-k classes of each image with published (torchvision) weights."""
+    """Top-k classes of each image, with a checkpoint of `minires train` or with published weights."""
     from .predict.classify import classify, default_resize, load_pretrained, random_model
+    from .predict.trained import classify_trained, load_trained
     for image in args.images:
         if not os.path.exists(image):
             raise FileNotFoundError(f"no image at {image}")
-    if args.weights is None:
-        model = random_model(args.model or "resnet50", device=args.device)
-        print(f"WARNING: no --weights given, so {args.model or 'resnet50'}'s weights are random (seed 0): the "
-              "classes below mean nothing. Published weights: see the README, 'Published weights'.",
-              file=sys.stderr)
+    if args.checkpoint is not None:              # the model, class names and preprocessing are the checkpoint's
+        extra = [o for o, v in (("--weights", args.weights), ("--resize", args.resize), ("--crop", args.crop)) if v]
+        if extra:
+            raise UsageError(f"--checkpoint brings its own model and preprocessing; drop {', '.join(extra)}")
+        model, info = load_trained(args.checkpoint, device=args.device, root=args.data_root)
+        if args.model and args.model != info["name"]:
+            raise ValueError(f"{args.checkpoint} holds a {info['name']}, not a {args.model}")
+        results = classify_trained(model, info, args.images, _topk(args.topk, len(info["classes"])))
     else:
-        model = load_pretrained(args.weights, args.model, device=args.device)
-        if getattr(model, "weights_note", None):
-            print(f"note: {model.weights_note}", file=sys.stderr)
-    classes = model.fc.weight.shape[0]
-    if args.topk > classes:
-        raise UsageError(f"--topk must be at most the model's number of classes ({classes}), got {args.topk}")
-    resize = args.resize or (default_resize(args.weights) if args.weights else 256)
-    results = classify(model, args.images, topk=args.topk, resize=resize, crop=args.crop)
+        if args.weights is None:
+            model = random_model(args.model or "resnet50", device=args.device)
+            print(f"WARNING: no --checkpoint or --weights, so {args.model or 'resnet50'}'s weights are random (seed 0):"
+                  " the classes below mean nothing. Published weights: see the README.", file=sys.stderr)
+        else:
+            model = load_pretrained(args.weights, args.model, device=args.device)
+            if getattr(model, "weights_note", None):
+                print(f"note: {model.weights_note}", file=sys.stderr)
+        resize = args.resize or (default_resize(args.weights) if args.weights else 256)
+        results = classify(model, args.images, topk=_topk(args.topk, model.fc.weight.shape[0]), resize=resize,
+                           crop=args.crop or 224)
     for image, top in zip(args.images, results):
         print(f"{image}:")
         for rank, (index, name, p) in enumerate(top, 1):
             print(f"  {rank}. {p:7.2%}  {name}  ({index})")
     return 0
+
+
+def _topk(topk, classes):
+    """--topk, checked against the model's number of classes; 5 (or all, if fewer) when not given."""
+    if topk is not None and topk > classes:
+        raise UsageError(f"--topk must be at most the model's number of classes ({classes}), got {topk}")
+    return min(5, classes) if topk is None else topk
 
 
 def cmd_experiment_degradation(args):
@@ -174,8 +194,7 @@ def cmd_experiment_degradation(args):
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                          eval_every=args.eval_every, seed=args.seed, device=args.device, root=args.data_root,
                          download=not args.no_download, out=out, plot=not args.no_plot)
-    print()
-    print(result["summary"])
+    print("\n" + result["summary"])
     written = [os.path.join(out, f"degradation.{ext}") for ext in ("csv", "json", "png")]
     print("wrote " + ", ".join(p for p in written if os.path.exists(p)))
     return 0
@@ -185,8 +204,7 @@ def cmd_summary(args):
     from .teach.summary import summary
     from .models import CifarResNet
     options = {} if args.num_classes is None else {"num_classes": args.num_classes}  # else the model's own
-    channels = 3 if args.input is None else args.input[0]
-    model = get_model(args.model, in_channels=channels, **options)
+    model = get_model(args.model, in_channels=3 if args.input is None else args.input[0], **options)
     shape = args.input or ((3, 32, 32) if isinstance(model, CifarResNet) else (3, 224, 224))
     print(summary(model, tuple(shape), depth=args.depth))
     return 0
@@ -194,6 +212,7 @@ def cmd_summary(args):
 
 DEVICE_HELP = "cpu (NumPy) or cuda (CuPy on an NVIDIA GPU)"
 DATA_ROOT_HELP = "where data sets are kept (default: $MINIRES_DATA or ~/.cache/minires)"
+IMAGE_SIZE = Rule("the image size", int, 1, MAX_FOLDER_IMAGE_SIZE, why="minires/data/folder.py:MAX_IMAGE_SIZE")
 
 
 def build_parser():
@@ -211,7 +230,10 @@ def _add_train(sub):
                        description="Train a model. Every option has a default; a run folder gets config.json, "
                                    "metrics.csv, curves.png and the checkpoints last.npz and best.npz.")
     p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default: resnet20)")
-    p.add_argument("--data", help=f"one of: {', '.join(DATASETS)} (default: digits)")
+    p.add_argument("--data", help=f"one of: {', '.join(DATASETS)}, or a folder of class folders (your own images, "
+                                  "e.g. pets/cat/*.jpg, pets/dog/*.jpg) (default: digits)")
+    p.add_argument("--image-size", type=_number(IMAGE_SIZE), metavar="S",
+                   help=f"resize and centre-crop a folder's images to S x S pixels (default: {DEFAULT_IMAGE_SIZE})")
     p.add_argument("--epochs", type=option("epochs"), help="passes over the training set (default: 30)")
     p.add_argument("--batch-size", type=option("batch_size"),
                    help="images per step; per process under mpiexec (global batch: x processes) (default: 64)")
@@ -220,15 +242,14 @@ def _add_train(sub):
     p.add_argument("--weight-decay", type=option("weight_decay"), help="L2 penalty (default: 5e-4)")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"],
                    help="learning-rate schedule; step: /10 at 50%% and 75%% (default: cosine)")
-    p.add_argument("--warmup-epochs", type=option("warmup_epochs"),
-                   help="linear warm-up from 0 to --lr (default: 0)")
+    p.add_argument("--warmup-epochs", type=option("warmup_epochs"), help="linear warm-up from 0 to --lr (default: 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: cpu)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--seed", type=option("seed"), help="initial weights and batch order (default: 0)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under mpiexec: batch norm statistics over every process's images (SyncBatchNorm)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop and flip (default: on for CIFAR-10, off for digits and MNIST)")
+                   help="random crop and flip (default: on for CIFAR-10 and a folder, off for digits and MNIST)")
     p.add_argument("--out", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
                    help="continue the run saved in RUN_DIR (or --out) exactly where it stopped (default: a new run)")
@@ -245,7 +266,7 @@ def _add_evaluate(sub):
                                    "checkpoint written by `minires train`.")
     p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train` (required)")
     p.add_argument("--model", help="check that the checkpoint holds this model (default: no check)")
-    p.add_argument("--data", help="evaluate on another data set of the same shape (default: the run's)")
+    p.add_argument("--data", help="another data set with the same classes: a name or a folder (default: the run's)")
     p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: the run's)")
     p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--no-download", action="store_true", help="fail if the data set is not already there")
@@ -254,21 +275,23 @@ def _add_evaluate(sub):
 
 
 def _add_predict(sub):
-    p = sub.add_parser("predict", help="classify images with published weights (torchvision, Keras, TensorFlow)",
-                       description="Top-k classes of each image, preprocessed as the weights need; random weights "
-                                   "and a warning without --weights.")
+    p = sub.add_parser("predict", help="classify images with a checkpoint you trained, or published weights",
+                       description="Top-k classes of each image, as a checkpoint of `minires train` or published "
+                                   "weights see them (random weights, and a warning, without either).")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
+    p.add_argument("--checkpoint", help="a best.npz of `minires train`: model, classes, preprocessing (default: none)")
     p.add_argument("--weights", help="a .pth, .safetensors or .npz state_dict (torchvision's resnet50-0676ba61.pth), "
                                      "a Keras .h5 / .weights.h5 or a TensorFlow checkpoint (x.ckpt) (default: none)")
     p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL", help="default: from the "
                    "file name (resnet50-0676ba61.pth -> resnet50), or a Keras file's layers; resnet50 without --weights")
-    p.add_argument("--topk", type=positive_int(None), default=5, help="how many classes to print")
+    p.add_argument("--topk", type=positive_int(None), help="classes to print (default: 5, or all if fewer)")
     size = _number(Rule(None, int, 1, MAX_IMAGE_SIZE, why="minires/predict/preprocess.py:MAX_IMAGE_SIZE"))
     p.add_argument("--resize", type=size, help="shorter side before the crop (default: 256; 232 for the V2 "
                                                 f"weights; at most {MAX_IMAGE_SIZE})")
-    p.add_argument("--crop", type=size, default=224, help=f"centre crop, in pixels (at most {MAX_IMAGE_SIZE}, "
-                                                           "and at most --resize)")
+    p.add_argument("--crop", type=size, help=f"centre crop, in pixels (default: 224; at most {MAX_IMAGE_SIZE}, "
+                                              "and at most --resize)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
+    p.add_argument("--data-root", help=DATA_ROOT_HELP + "; for a checkpoint that does not record its classes")
     p.set_defaults(func=cmd_predict)
 
 
@@ -279,9 +302,8 @@ def _add_summary(sub):
                    help=f"one of: {', '.join(MODELS)}")
     p.add_argument("--input", type=positive_int("each of C H W"), nargs=3, metavar=("C", "H", "W"),
                    help="input shape (default: 3 32 32 for the CIFAR nets, 3 224 224 for the others)")
-    p.add_argument("--num-classes", type=positive_int(None),
-                   help="outputs of the last layer (default: the model's own, 10 for the CIFAR nets "
-                        "resnet20 ... plain110, 1000 for the ImageNet nets)")
+    p.add_argument("--num-classes", type=positive_int(None), help="outputs of the last layer (default: the model's "
+                   "own, 10 for the CIFAR nets resnet20 ... plain110, 1000 for the ImageNet nets)")
     p.add_argument("--depth", type=positive_int(None), help="1: stages, 2: blocks, ... (default: all)")
     p.set_defaults(func=cmd_summary)
 

@@ -12,6 +12,8 @@ from .weights import atomic_write
 
 
 def pyplot():
+    """matplotlib.pyplot, switched to the Agg backend (no screen needed) unless a notebook's backend
+    is in use; an ImportError that says how to install matplotlib where it is missing."""
     try:
         import matplotlib
     except ImportError as e:
@@ -82,6 +84,11 @@ def format_confusion(matrix, classes):
 
 
 def plot_confusion(matrix, classes, path=None, title="confusion matrix"):
+    """A confusion ``matrix`` (K, K) (``confusion_matrix``: row = true class, column = predicted) as a
+    picture, each non-zero cell labelled with its count; ``classes``: the K names, in order.
+
+        >>> fig = plot_confusion(confusion_matrix(labels, preds, 10), range(10), "confusion.png")  # doctest: +SKIP
+    """
     plt = pyplot()
     K = len(classes)
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * K, 0.8 + 0.45 * K))

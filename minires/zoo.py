@@ -10,7 +10,8 @@ from .models import MODELS
 
 def get_model(name, **kwargs):
     """Build a model by name (``MODELS`` lists them, ``KERAS_MODELS`` the Keras-flavoured ones), e.g.
-    ``get_model('resnet20', in_channels=1)``."""
+    ``get_model('resnet20', in_channels=1)``. ``kwargs`` go to the builder: ``help(MODELS['resnet20'])``
+    lists the ones each takes (num_classes, in_channels ...); one it does not take is a TypeError."""
     if name in KERAS_MODELS:
         return KERAS_MODELS[name](**kwargs)
     if name not in MODELS:

@@ -1,7 +1,10 @@
-"""The `minires` command: gradcheck, --version, every option's help and default, bad numbers refused."""
+"""The `minires` command: gradcheck, --version, every option's help and default, bad numbers refused,
+and your own images from training to prediction (issue 27)."""
 import argparse
+import json
 import os
 
+import numpy as np
 import pytest
 
 import minires
@@ -15,7 +18,9 @@ def test_gradcheck_command_checks_every_layer(capsys, device):
     assert main(["gradcheck", "--seed", "1", "--device", device]) == 0
     out = capsys.readouterr().out
     for layer in ["Conv2d", "BatchNorm2d, train", "BatchNorm2d, eval", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d",
-                  "Linear", "Dropout", "CrossEntropyLoss"]:
+                  "Linear", "Dropout", "CrossEntropyLoss", "Conv2d 3x3, stride 2, padding='same'",
+                  "MaxPool2d 3x3, stride 2, padding='same'", "ZeroPad2d", "BasicBlock, identity shortcut",
+                  "BasicBlock, stride 2, projection shortcut", "Bottleneck, stride 2, projection shortcut"]:
         assert layer in out
     for title in titles:
         assert f"gradient check: {title}  (float64" in out
@@ -84,6 +89,9 @@ BAD_NUMBERS = [
     (["train", "--weight-decay", "-0.001"], "weight decay must be a finite number >= 0, got -0.001"),
     (["train", "--warmup-epochs", "-1"], "warm-up epochs must be an integer >= 0, got -1"),
     (["train", "--seed", "-1"], "the seed must be an integer >= 0, got -1"),
+    (["train", "--image-size", "0"], "the image size must be a positive integer, got 0"),
+    (["train", "--image-size", "513"], "the image size must be a positive integer and at most 512 "
+                                       "(minires/data/folder.py:MAX_IMAGE_SIZE), got 513"),
     (["predict", "cat.jpg", "--topk", "-1"], "argument --topk: must be a positive integer, got -1"),
     (["predict", "cat.jpg", "--topk", "0"], "argument --topk: must be a positive integer, got 0"),
     (["predict", "cat.jpg", "--resize", "0"], "argument --resize: must be a positive integer, got 0"),
@@ -178,3 +186,62 @@ def test_a_data_notice_is_one_line_on_the_command_line(capsys):
         warnings.showwarning = show
         warnings.warn(DataNotice("again"))
     assert capsys.readouterr().err == "note: again\n"
+
+
+# ----- your own images: train on a folder, evaluate, predict (issue 27)
+
+def picture_tree(root, classes, per_class=5):
+    """root/<class>/<i>.png: small pictures, one colour per class (and a little noise)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        os.makedirs(os.path.join(root, name))
+        for i in range(per_class):
+            pixels = rng.integers(0, 40, (20, 26, 3)) + np.eye(3, dtype=int)[k % 3] * 200
+            Image.fromarray(pixels.astype(np.uint8)).save(os.path.join(root, name, f"{i}.png"))
+    return root
+
+
+def test_train_on_a_folder_then_evaluate_and_predict(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL", reason="reading images needs Pillow (pip install Pillow)")
+    from minires.data import describe_dataset, load_dataset
+    from minires.weights import load_checkpoint, save_checkpoint
+    monkeypatch.chdir(tmp_path)
+    picture_tree("pets", ["cat", "dog"])
+    assert main(["train", "--data", "pets", "--epochs", "1", "--batch-size", "4", "--no-progress", "--no-plot"]) == 0
+    run = os.path.join("runs", os.listdir("runs")[0])
+    assert os.path.basename(run).startswith("resnet20-pets-")               # named after the folder
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert config["data"] == str(tmp_path / "pets")                         # found from anywhere
+    best = os.path.join(run, "best.npz")
+    assert main(["evaluate", "--checkpoint", best]) == 0
+    assert f"resnet20 on {tmp_path / 'pets'} (2 test images)" in capsys.readouterr().out
+    image = os.path.join("pets", "dog", "3.png")
+    assert main(["predict", image, "--checkpoint", best]) == 0
+    captured = capsys.readouterr()
+    assert "2. " in captured.out and "  cat  (0)" in captured.out and "  dog  (1)" in captured.out
+    arrays, meta = load_checkpoint(best)
+    assert ("does not record its classes" in captured.err) == ("dataset" not in meta)
+
+    # What `minires train` records (or is to record: the issue 27 report): the training split's description.
+    meta["dataset"] = describe_dataset(load_dataset("pets")[0])
+    save_checkpoint(best, arrays, meta)
+    assert main(["predict", image, "--checkpoint", best]) == 0
+    assert capsys.readouterr().err == ""
+    picture_tree("zoo", ["ant", "bee"])
+    assert main(["evaluate", "--checkpoint", best, "--data", "zoo"]) == 1
+    assert "best.npz was trained on the classes cat, dog; zoo has ant, bee" in capsys.readouterr().err
+
+
+def test_image_size_goes_through_to_the_folder(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL", reason="reading images needs Pillow (pip install Pillow)")
+    from minires.train.runcheck import DEFAULTS
+    if "image_size" not in DEFAULTS:
+        pytest.skip("minires/train does not take image_size yet (issue 27: DEFAULTS, config_problems, Run)")
+    monkeypatch.chdir(tmp_path)
+    picture_tree("pets", ["cat", "dog"])
+    assert main(["train", "--data", "pets", "--image-size", "12", "--epochs", "1", "--batch-size", "4",
+                 "--out", "run", "--no-progress", "--no-plot"]) == 0
+    assert json.load(open(os.path.join("run", "config.json")))["image_size"] == 12
+    capsys.readouterr()
+    assert main(["predict", os.path.join("pets", "cat", "0.png"), "--checkpoint", os.path.join("run", "best.npz")]) == 0

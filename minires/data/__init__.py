@@ -14,16 +14,26 @@ Data sets (``DATASETS``):
 - ``'mnist'``         MNIST, 60,000/10,000 grey digits 28x28
 - ``'fashion-mnist'`` Fashion-MNIST, same format, clothes instead of digits
 
+or your own images: the path of a folder of class folders (:mod:`minires.data.folder`: class
+names from the folder names, sorted; ``train/`` and ``test/`` folders, or a stratified 80/20
+split; every image resized and centre-cropped to ``image_size``, default 32)::
+
+    >>> train, test = load_dataset('photos/pets', image_size=64)   # doctest: +SKIP
+
 Downloaded files are kept under ``root`` (default ``$MINIRES_DATA`` or ``~/.cache/minires``).
 Data files are files from strangers: they are read with bounds (sizes checked against the
 file before anything is allocated, pickles run by a small allow-list machine, see
 :mod:`minires.data.unpickle`), and a bad file is a one-line :class:`DataError` naming it.
 """
+import os
+
 from .cifar import load_cifar10, read_batch, read_cifar10_folder
-from .dataset import ArrayDataset, channel_mean_std
+from .dataset import ArrayDataset, as_trained, channel_mean_std, describe_dataset, description_problems
 from .digits import load_digits_dataset, stratified_split
 from .download import (ChecksumError, DataError, DataNotice, default_root, download_url, extract_tar,
                        md5sum)
+from .folder import DEFAULT_IMAGE_SIZE, is_folder_path, load_image_folder
+from .images import square_image
 from .loader import DataLoader, batches
 from .mnist import load_mnist, read_idx, write_idx
 from .transforms import CropFlip, normalize, random_crop, random_hflip, to_float32
@@ -31,25 +41,46 @@ from .transforms import CropFlip, normalize, random_crop, random_hflip, to_float
 DATASETS = ("digits", "cifar10", "mnist", "fashion-mnist")
 
 
-def load_dataset(name, root=None, download=True):
-    """(train, test) ArrayDatasets for one of ``DATASETS``.
+def load_dataset(name, root=None, download=True, image_size=None):
+    """(train, test) ArrayDatasets for one of ``DATASETS``, or for a folder of your own images.
 
+    ``name``: a name from ``DATASETS`` (any case), or the path of a folder of class folders
+    (a name wins over a folder of the same name: write ``./digits`` for the folder).
     ``root`` is the data folder (default ``$MINIRES_DATA`` or ``~/.cache/minires``);
     with ``download=False`` a missing data set is a FileNotFoundError instead of a download.
-    'digits' ships with scikit-learn and ignores both.
+    'digits' ships with scikit-learn and ignores both; so does a folder.
+    ``image_size``: a folder's images are made image_size x image_size (default 32); the
+    built-in data sets come at their own size and refuse it.
     """
-    key = str(name).lower()
+    key = name.lower() if isinstance(name, str) else None
+    if key in DATASETS and image_size is not None:
+        raise ValueError(f"image_size is for a folder of your own images; {key} comes at its published size, "
+                         f"got image_size={image_size!r:.80}")
     if key == "digits":
         return load_digits_dataset()
     if key == "cifar10":
         return load_cifar10(root=root, download=download)
     if key in ("mnist", "fashion-mnist"):
         return load_mnist(root=root, download=download, name=key)
-    raise ValueError(f"unknown data set {name!r}; valid names are: {', '.join(DATASETS)}")
+    if is_folder_path(name):
+        return load_image_folder(name, DEFAULT_IMAGE_SIZE if image_size is None else image_size)
+    raise ValueError(data_problem(name))
+
+
+def data_problem(data):
+    """None if ``data`` is what a training configuration may name (a name from ``DATASETS``, or
+    the path of a folder: a string with a path separator, or an existing folder's name); else the
+    sentence saying what it must be. A folder is not read here: it may be gone, for a checkpoint."""
+    if data in DATASETS or (isinstance(data, str) and is_folder_path(data)):
+        return None
+    here = f" (no folder {data!r:.80} in {os.getcwd()})" if isinstance(data, str) and data else ""
+    return (f"unknown data set {data!r:.80}; valid names are: {', '.join(DATASETS)}, or the path of a folder of "
+            f"class folders{here}")
 
 
 __all__ = [
-    "DATASETS", "load_dataset", "ArrayDataset", "channel_mean_std",
+    "DATASETS", "load_dataset", "data_problem", "ArrayDataset", "channel_mean_std", "describe_dataset",
+    "description_problems", "as_trained", "load_image_folder", "is_folder_path", "square_image", "DEFAULT_IMAGE_SIZE",
     "load_digits_dataset", "stratified_split", "load_cifar10", "read_batch", "read_cifar10_folder",
     "load_mnist", "read_idx", "write_idx",
     "DataError", "ChecksumError", "DataNotice", "default_root", "download_url", "extract_tar", "md5sum",

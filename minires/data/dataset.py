@@ -112,3 +112,60 @@ def channel_mean_std(images, chunk=4096):
     mean = total / count
     var = np.maximum(total_sq / count - mean ** 2, 0.0)  # tiny negative values from rounding -> 0
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+# ----- what a trained model needs to know about its data set, kept in its checkpoint
+
+MAX_CLASSES = 100_000       # classes in a description read from a file
+MAX_SIDE = 4096             # pixels of an image side in one
+
+
+def describe_dataset(dataset):
+    """What a model trained on ``dataset`` needs to classify a new image, as JSON-ready values:
+    ``{"name", "classes", "image_shape": [C, H, W], "mean", "std"}`` (mean and std on the [0, 1]
+    scale). A training checkpoint keeps it; ``minires predict --checkpoint`` reads it back,
+    checked by :func:`description_problems`."""
+    return {"name": dataset.name, "classes": list(dataset.classes), "image_shape": list(dataset.image_shape),
+            "mean": [float(m) for m in dataset.mean], "std": [float(s) for s in dataset.std]}
+
+
+def _numbers(values, n, low_open):
+    """Whether ``values`` is a list of ``n`` finite numbers >= 0 (> 0 if ``low_open``)."""
+    return isinstance(values, list) and len(values) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and (v > 0 if low_open else v >= 0)
+        for v in values)
+
+
+def description_problems(record):
+    """Every problem with a data set description read from a file (see :func:`describe_dataset`),
+    one sentence each; [] if none."""
+    if not isinstance(record, dict):
+        return [f"the data set description must be a dict, got {type(record).__name__}"]
+    problems, classes, shape = [], record.get("classes"), record.get("image_shape")
+    if not (isinstance(classes, list) and 2 <= len(classes) <= MAX_CLASSES and all(isinstance(c, str) for c in classes)
+            and len(set(classes)) == len(classes)):
+        problems.append(f"classes must be a list of 2 to {MAX_CLASSES:,} different names, got {classes!r:.80}")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                for v in shape)
+            and shape[0] in (1, 3) and all(1 <= v <= MAX_SIDE for v in shape[1:])):
+        problems.append(f"image_shape must be [C, H, W] with C 1 or 3 and H, W from 1 to {MAX_SIDE}, got {shape!r:.80}")
+        return problems
+    for key, low_open in (("mean", False), ("std", True)):
+        if not _numbers(record.get(key), shape[0], low_open):
+            problems.append(f"{key} must be a list of {shape[0]} finite numbers {'> 0' if low_open else '>= 0'}, "
+                            f"got {record.get(key)!r:.80}")
+    return problems
+
+
+def as_trained(dataset, description, where):
+    """``dataset`` normalised with the mean and std a model was trained with (``description``, see
+    :func:`describe_dataset`), after checking that it has the model's classes, in its order: a
+    ValueError naming ``where`` (the model's file) otherwise."""
+    problems = description_problems(description)
+    if problems:
+        raise ValueError(f"{where}: its data set description is damaged: {'; '.join(problems)}")
+    if tuple(description["classes"]) != dataset.classes:
+        raise ValueError(f"{where} was trained on the classes {', '.join(description['classes']):.200}; "
+                         f"{dataset.name} has {', '.join(dataset.classes):.200}")
+    return ArrayDataset(dataset.images, dataset.labels, dataset.classes, description["mean"], description["std"],
+                        name=dataset.name, split=dataset.split, augment=dataset.augment)

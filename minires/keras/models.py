@@ -31,7 +31,7 @@ from ..nn.padding import ZeroPad2d
 from ..models.blocks import BasicBlock, Bottleneck
 from .blocks import BottleneckV1, PreActBottleneck
 from .layers import KerasBatchNorm2d, Softmax, keras_bn, named
-from ..models.resnet import ResNet, init_resnet
+from ..models.resnet import ResNet, init_resnet, with_arguments
 
 DATA_FORMATS = ("channels_first", "channels_last")
 
@@ -130,6 +130,7 @@ class KerasResNet(ChannelsLast, Module):
         init_resnet(self)
 
     def stages(self):
+        """The stages, layer1 .. (each a Sequential of blocks), input side first."""
         return [getattr(self, f"layer{i + 1}") for i in range(self.n_stages)]
 
     def forward(self, x):
@@ -221,49 +222,166 @@ class TFResNet(ChannelsLast, ResNet):
         return self._grad_out(super().backward(g))
 
 
-def tf_resnet34(**kw):
-    """The seed's TensorFlow ResNet-34 (basic blocks)."""
-    return TFResNet(BasicBlock, [3, 4, 6, 3], **kw)
+# What each builder's keywords mean: with_arguments appends the lines for the ones a builder takes.
+ARGUMENTS = {
+    "widths": "each stage's bottleneck width; the stages' outputs are 4 times as wide",
+    "num_classes": "outputs of the classifier (ImageNet: 1000)",
+    "include_top": "False: no average pool and no classifier; the model returns its last feature map",
+    "classifier_activation": "\"softmax\": probabilities, as Keras's models; None: logits (what a loss "
+                             "such as CrossEntropyLoss takes)",
+    "in_channels": "channels of the input images (3: RGB)",
+    "data_format": "\"channels_first\": batches (N, C, H, W), minires's and PyTorch's layout; "
+                   "\"channels_last\": (N, H, W, C), Keras's",
+    "preprocessing": "what minires.predict does to an image first: \"tf\" (x / 127.5 - 1) or \"caffe\" "
+                     "(BGR, minus the ImageNet mean); see minires/predict/preprocess_keras.py",
+}
 
 
-def tf_resnet50(**kw):
-    """The seed's TensorFlow ResNet-50 (bottlenecks, stride on the 3x3)."""
-    return TFResNet(Bottleneck, [3, 4, 6, 3], **kw)
+@with_arguments(ARGUMENTS)
+def tf_resnet34(*, num_classes=1000, include_top=True, classifier_activation="softmax", in_channels=3,
+                data_format="channels_first", preprocessing="tf"):
+    """The seed's TensorFlow ResNet-34: torchvision's net (basic blocks), TensorFlow's padding and names.
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 512 channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = tf_resnet34(include_top=False)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 512, 2, 2)
+    """
+    return TFResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top,
+                    classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format,
+                    preprocessing=preprocessing)
 
 
-def tf_resnet101(**kw):
-    """The seed's TensorFlow ResNet-101."""
-    return TFResNet(Bottleneck, [3, 4, 23, 3], **kw)
+@with_arguments(ARGUMENTS)
+def tf_resnet50(*, num_classes=1000, include_top=True, classifier_activation="softmax", in_channels=3,
+                data_format="channels_first", preprocessing="tf"):
+    """The seed's TensorFlow ResNet-50: torchvision's net (stride on the 3x3), TensorFlow's padding and names.
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 2048 channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = tf_resnet50(num_classes=10, data_format="channels_last")
+        >>> model(np.zeros((2, 64, 64, 3), np.float32)).shape
+        (2, 10)
+    """
+    return TFResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top,
+                    classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format,
+                    preprocessing=preprocessing)
 
 
-def keras_resnet50(**kw):
-    """keras.applications.ResNet50 (v1, 25,636,712 Keras parameters)."""
-    return KerasResNet(1, [3, 4, 6, 3], **kw)
+@with_arguments(ARGUMENTS)
+def tf_resnet101(*, num_classes=1000, include_top=True, classifier_activation="softmax", in_channels=3,
+                 data_format="channels_first", preprocessing="tf"):
+    """The seed's TensorFlow ResNet-101: torchvision's net (stride on the 3x3), TensorFlow's padding and names.
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 2048 channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = tf_resnet101(num_classes=10, classifier_activation=None)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return TFResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, include_top=include_top,
+                    classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format,
+                    preprocessing=preprocessing)
 
 
-def keras_resnet101(**kw):
-    """keras.applications.ResNet101 (v1)."""
-    return KerasResNet(1, [3, 4, 23, 3], **kw)
+@with_arguments(ARGUMENTS)
+def keras_resnet50(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                   classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet50: the paper's v1 (stride on the first 1x1), 25,636,712 Keras parameters.
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet50(num_classes=10, data_format="channels_last")
+        >>> model(np.zeros((2, 64, 64, 3), np.float32)).shape
+        (2, 10)
+    """
+    return KerasResNet(1, [3, 4, 6, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
 
 
-def keras_resnet152(**kw):
-    """keras.applications.ResNet152 (v1)."""
-    return KerasResNet(1, [3, 8, 36, 3], **kw)
+@with_arguments(ARGUMENTS)
+def keras_resnet101(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                    classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet101: the paper's v1 (stride on the first 1x1).
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet101(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return KerasResNet(1, [3, 4, 23, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
 
 
-def keras_resnet50v2(**kw):
-    """keras.applications.ResNet50V2 (pre-activation)."""
-    return KerasResNet(2, [3, 4, 6, 3], **kw)
+@with_arguments(ARGUMENTS)
+def keras_resnet152(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                    classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet152: the paper's v1 (stride on the first 1x1).
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet152(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return KerasResNet(1, [3, 8, 36, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
 
 
-def keras_resnet101v2(**kw):
-    """keras.applications.ResNet101V2 (pre-activation)."""
-    return KerasResNet(2, [3, 4, 23, 3], **kw)
+@with_arguments(ARGUMENTS)
+def keras_resnet50v2(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                     classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet50V2: pre-activation bottlenecks (He et al., 2016).
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet50v2(include_top=False, data_format="channels_last")
+        >>> model(np.zeros((2, 64, 64, 3), np.float32)).shape
+        (2, 2, 2, 2048)
+    """
+    return KerasResNet(2, [3, 4, 6, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
 
 
-def keras_resnet152v2(**kw):
-    """keras.applications.ResNet152V2 (pre-activation)."""
-    return KerasResNet(2, [3, 8, 36, 3], **kw)
+@with_arguments(ARGUMENTS)
+def keras_resnet101v2(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                      classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet101V2: pre-activation bottlenecks (He et al., 2016).
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet101v2(num_classes=10, classifier_activation=None)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return KerasResNet(2, [3, 4, 23, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
+
+
+@with_arguments(ARGUMENTS)
+def keras_resnet152v2(*, widths=(64, 128, 256, 512), num_classes=1000, include_top=True,
+                      classifier_activation="softmax", in_channels=3, data_format="channels_first"):
+    """keras.applications.ResNet152V2: pre-activation bottlenecks (He et al., 2016).
+
+    x (N, in_channels, H, W) (channels-last: (N, H, W, in_channels)) -> probabilities (N, num_classes);
+    ``include_top=False``: the feature map, 4 * widths[-1] channels at H/32 x W/32 rounded up, same layout.
+
+        >>> model = keras_resnet152v2(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return KerasResNet(2, [3, 8, 36, 3], widths=widths, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, in_channels=in_channels, data_format=data_format)
 
 
 KERAS_MODELS = {f.__name__: f for f in (

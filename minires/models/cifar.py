@@ -15,7 +15,7 @@ Any number of input channels and any input size work (the digits are 1x8x8).
 """
 from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Module, ReLU, Sequential
 from .blocks import BasicBlock, ShortcutA, projection
-from .resnet import check_size, init_resnet
+from .resnet import check_size, init_resnet, with_arguments
 
 
 class CifarResNet(Module):
@@ -50,6 +50,7 @@ class CifarResNet(Module):
         return Sequential(*layers)
 
     def stages(self):
+        """The three stages, layer1 .. layer3 (each a Sequential of blocks), input side first."""
         return [self.layer1, self.layer2, self.layer3]
 
     def forward(self, x):
@@ -71,20 +72,57 @@ class CifarResNet(Module):
         return self.conv1.backward(g)
 
 
+# What each builder's keywords mean: with_arguments appends the lines for the ones a builder takes.
+ARGUMENTS = {
+    "num_classes": "outputs of the classifier, the logits (CIFAR-10: 10)",
+    "shortcut": "where a block halves the size and doubles the channels: \"A\", subsample and zero-pad "
+                "(no parameters, the paper's), or \"B\", a 1x1 projection",
+    "in_channels": "channels of the input images (3: RGB, 1: grey)",
+    "residual": "False: no shortcuts at all, the plain twin (plain20 ...)",
+    "zero_init_residual": "zero each block's last batch norm weight: every block starts as the identity "
+                          "(Goyal et al., 2017)",
+}
+PLAIN_ARGUMENTS = {**ARGUMENTS,
+                   "shortcut": "ignored: a plain net has no shortcut (taken so that every CIFAR builder takes "
+                               "the same keywords)",
+                   "zero_init_residual": "zero each block's last batch norm weight (meant for residual nets: "
+                                         "without a shortcut, every block then starts at zero)"}
+SHAPES = """x (N, in_channels, H, W) -> logits (N, num_classes). The paper's images are 32x32; any size
+    works (minires's digits are 1x8x8): a global average pool ends the net."""
+
+
 def _residual(n):
-    def make(num_classes=10, shortcut="A", in_channels=3, **kw):
-        return CifarResNet(n, num_classes, shortcut=shortcut, in_channels=in_channels, **kw)
-    make.__name__ = f"resnet{6 * n + 2}"
-    make.__doc__ = f"ResNet-{6 * n + 2} for CIFAR-10: n = {n} basic blocks per stage."
-    return make
+    def make(num_classes=10, shortcut="A", in_channels=3, *, residual=True, zero_init_residual=False):
+        return CifarResNet(n, num_classes, shortcut=shortcut, residual=residual, in_channels=in_channels,
+                           zero_init_residual=zero_init_residual)
+    depth = 6 * n + 2
+    make.__name__ = make.__qualname__ = f"resnet{depth}"
+    make.__doc__ = f"""ResNet-{depth} for CIFAR-10 (He et al., 2015, section 4.2): n = {n} basic blocks per stage.
+
+    {SHAPES}
+
+        >>> model = resnet{depth}(num_classes=10, in_channels=1)
+        >>> model(np.zeros((2, 1, 8, 8), np.float32)).shape
+        (2, 10)
+    """
+    return with_arguments(ARGUMENTS)(make)
 
 
 def _plain(n):
-    def make(num_classes=10, in_channels=3, **kw):
-        return CifarResNet(n, num_classes, residual=False, in_channels=in_channels, **kw)
-    make.__name__ = f"plain{6 * n + 2}"
-    make.__doc__ = f"Plain-{6 * n + 2}: ResNet-{6 * n + 2} without shortcuts (the degradation experiment)."
-    return make
+    def make(num_classes=10, in_channels=3, *, shortcut="A", zero_init_residual=False):
+        return CifarResNet(n, num_classes, shortcut=shortcut, residual=False, in_channels=in_channels,
+                           zero_init_residual=zero_init_residual)
+    depth = 6 * n + 2
+    make.__name__ = make.__qualname__ = f"plain{depth}"
+    make.__doc__ = f"""Plain-{depth}: ResNet-{depth} without shortcuts (the paper's degradation experiment, Figure 6).
+
+    {SHAPES}
+
+        >>> model = plain{depth}(num_classes=10, in_channels=1)
+        >>> model(np.zeros((2, 1, 8, 8), np.float32)).shape
+        (2, 10)
+    """
+    return with_arguments(PLAIN_ARGUMENTS)(make)
 
 
 resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202 = (_residual(n) for n in (3, 5, 7, 9, 18, 200))

@@ -11,6 +11,9 @@ The first block of a stage gets a projection shortcut (``downsample``) exactly w
 shape changes: where it strides, or where the channels grow (layer1 of a bottleneck net:
 64 -> 256 at the same size).
 """
+import inspect
+import textwrap
+
 from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, init
 from ..nn.im2col import out_size
 from .blocks import BasicBlock, Bottleneck, projection
@@ -53,6 +56,7 @@ class ResNet(Module):
         return Sequential(*layers)
 
     def stages(self):
+        """The four stages, layer1 .. layer4 (each a Sequential of blocks), input side first."""
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
     def forward(self, x):
@@ -111,39 +115,182 @@ def check_size(model, shape, downsamplings):
                              f"than one value per channel; use larger images or a batch of at least 2")
 
 
-def resnet18(**kw):
-    return ResNet(BasicBlock, [2, 2, 2, 2], **kw)
+# What each builder's keywords mean: ``with_arguments`` appends the lines for the ones a builder takes.
+ARGUMENTS = {
+    "num_classes": "outputs of the classifier, the logits (ImageNet: 1000)",
+    "include_top": "False: no average pool and no fc; the model returns its last feature map",
+    "zero_init_residual": "zero each block's last batch norm weight: every block starts as the identity "
+                          "(Goyal et al., 2017)",
+    "in_channels": "channels of the input images (3: RGB, 1: grey)",
+    "groups": "bottleneck nets: groups of each block's 3x3 convolution (ResNeXt); basic blocks take only 1",
+    "width_per_group": "bottleneck nets: the 3x3's width per group, at 64 planes (ResNeXt: 4 or 8, Wide ResNet: "
+                       "128); basic blocks take only 64",
+    "stride_in_1x1": "bottleneck nets: the stride on the first 1x1 (the paper's \"v1\"), not on the 3x3 "
+                     "(torchvision's \"v1.5\"); basic blocks ignore it",
+}
 
 
-def resnet34(**kw):
-    return ResNet(BasicBlock, [3, 4, 6, 3], **kw)
+def with_arguments(arguments):
+    """Decorator: append to a builder's docstring one line per keyword of its signature, read from
+    ``arguments`` ({name: meaning}); help() shows the defaults in the signature above it."""
+    def document(builder):
+        names = list(inspect.signature(builder).parameters)
+        width = max(len(n) for n in names) + 6
+        lines = [textwrap.fill(arguments[n], 100, initial_indent=f"    {n:<{width - 6}}  ",
+                               subsequent_indent=" " * width) for n in names]
+        builder.__doc__ = inspect.cleandoc(builder.__doc__) + "\n\nArguments:\n" + "\n".join(lines) + "\n"
+        return builder
+    return document
 
 
-def resnet50(**kw):
-    return ResNet(Bottleneck, [3, 4, 6, 3], **kw)
+@with_arguments(ARGUMENTS)
+def resnet18(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+             width_per_group=64, stride_in_1x1=False):
+    """ResNet-18 (He et al., 2015, Table 1): basic blocks, [2, 2, 2, 2] per stage.
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 512, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet18(include_top=False)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 512, 2, 2)
+    """
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def resnet101(**kw):
-    return ResNet(Bottleneck, [3, 4, 23, 3], **kw)
+@with_arguments(ARGUMENTS)
+def resnet34(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+             width_per_group=64, stride_in_1x1=False):
+    """ResNet-34 (He et al., 2015, Table 1): basic blocks, [3, 4, 6, 3] per stage.
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 512, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet34(num_classes=10, in_channels=1)
+        >>> model(np.zeros((2, 1, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def resnet152(**kw):
-    return ResNet(Bottleneck, [3, 8, 36, 3], **kw)
+@with_arguments(ARGUMENTS)
+def resnet50(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+             width_per_group=64, stride_in_1x1=False):
+    """ResNet-50 (He et al., 2015, Table 1): bottlenecks, [3, 4, 6, 3] per stage, the stride on the 3x3 ("v1.5").
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet50(num_classes=10, zero_init_residual=True)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def resnext50_32x4d(**kw):
-    return ResNet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kw)
+@with_arguments(ARGUMENTS)
+def resnet101(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+              width_per_group=64, stride_in_1x1=False):
+    """ResNet-101 (He et al., 2015, Table 1): bottlenecks, [3, 4, 23, 3] per stage.
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet101(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def resnext101_32x8d(**kw):
-    return ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kw)
+@with_arguments(ARGUMENTS)
+def resnet152(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+              width_per_group=64, stride_in_1x1=False):
+    """ResNet-152 (He et al., 2015, Table 1): bottlenecks, [3, 8, 36, 3] per stage.
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet152(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def wide_resnet50_2(**kw):
-    """ResNet-50 with the bottleneck's inner width doubled (Zagoruyko & Komodakis, 2016)."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=64 * 2, **kw)
+@with_arguments(ARGUMENTS)
+def resnext50_32x4d(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3,
+                    stride_in_1x1=False):
+    """ResNeXt-50 32x4d (Xie et al., 2017): ResNet-50 with each 3x3 split into 32 groups of width 4 (at 64 planes).
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnext50_32x4d(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top, groups=32,
+                  width_per_group=4, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
 
 
-def resnet50_v1(**kw):
-    """ResNet-50 exactly as the paper: the stride on the bottleneck's first 1x1 conv."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], stride_in_1x1=True, **kw)
+@with_arguments(ARGUMENTS)
+def resnext101_32x8d(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3,
+                     stride_in_1x1=False):
+    """ResNeXt-101 32x8d (Xie et al., 2017): ResNet-101 with each 3x3 split into 32 groups of width 8 (at 64 planes).
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnext101_32x8d(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, include_top=include_top, groups=32,
+                  width_per_group=8, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
+
+
+@with_arguments(ARGUMENTS)
+def wide_resnet50_2(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+                    stride_in_1x1=False):
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016): ResNet-50 with the bottleneck's inner width doubled.
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = wide_resnet50_2(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=64 * 2, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=stride_in_1x1)
+
+
+@with_arguments(ARGUMENTS)
+def resnet50_v1(*, num_classes=1000, include_top=True, zero_init_residual=False, in_channels=3, groups=1,
+                width_per_group=64):
+    """ResNet-50 exactly as the paper (He et al., 2015): the stride on the bottleneck's first 1x1 ("v1").
+
+    x (N, in_channels, H, W) -> logits (N, num_classes); ``include_top=False``: the feature map
+    (N, 2048, H/32, W/32), sizes rounded up.
+
+        >>> model = resnet50_v1(num_classes=10)
+        >>> model(np.zeros((2, 3, 64, 64), np.float32)).shape
+        (2, 10)
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, include_top=include_top, groups=groups,
+                  width_per_group=width_per_group, zero_init_residual=zero_init_residual, in_channels=in_channels,
+                  stride_in_1x1=True)

@@ -47,6 +47,7 @@ def no_grad():
 
 
 def is_grad_enabled():
+    """False inside ``with no_grad():`` (layers then keep nothing for backward), True otherwise."""
     return grad_enabled
 
 

@@ -1,5 +1,6 @@
 """Classify images with published weights: load a torchvision ``.pth`` (or safetensors, or a
-minires checkpoint) into a minires model and print the top-k classes. No torch needed.
+minires ``.npz`` state_dict) into a minires model and print the top-k classes. No torch needed.
+(A checkpoint written by ``minires train`` knows its own classes: :mod:`minires.predict.trained`.)
 
     model = load_pretrained("resnet50-0676ba61.pth")              # the model is guessed from the name
     for idx, name, p in classify(model, ["cat.jpg"])[0]:
@@ -69,6 +70,9 @@ def load_pretrained(path, model=None, device="cpu"):
         raise ValueError(f"cannot tell the model from the file name {os.path.basename(path)!r}; "
                          f"give it with --model (one of: {', '.join(MODELS)})")
     state = load_weights(path)
+    if any(k.startswith("model/") for k in state):
+        raise ValueError(f"{path} is a checkpoint written by `minires train`, not a state_dict: it records its "
+                         "model, classes and preprocessing, so give it with --checkpoint (load_trained)")
     if "fc.weight" not in state or np.ndim(state["fc.weight"]) != 2:
         raise ValueError(f"{path} has no 2-D 'fc.weight', so it is not a ResNet classifier's state_dict "
                          f"(first keys: {', '.join(list(state)[:5])})")

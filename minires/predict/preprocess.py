@@ -24,15 +24,16 @@ limit (``PIL.Image.MAX_IMAGE_PIXELS``, a possible decompression bomb) before it 
 image whose resize would exceed that limit (sides too unequal) before it is resized. A file
 Pillow cannot decode (truncated, corrupt, not an image) is an OSError naming it.
 
+Opening, resizing and cropping live in :mod:`minires.data.images` (a folder data set's images
+are read by the same code) and are importable from here too.
+
 Needs Pillow (``pip install Pillow``), imported only when an image is touched.
 """
-import contextlib
-import os
-import re
-import struct
-import warnings
-
 import numpy as np
+
+from ..data.images import (DECODE_ERRORS, center_crop, center_crop_box, check_not_empty, check_resized,  # noqa: F401
+                           image_name, load_image, pil_image, pillow_errors, resize_shorter_side, resized_size,
+                           rgb_image)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,20 +45,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # 1.6 GB for resnet50 and 4.7 GB for resnext101_32x8d, the largest net in minires.models, and
 # memory grows with the square of the size (--crop 30000 asked 10.8 GB for the input alone).
 MAX_IMAGE_SIZE = 2048
-
-# What Pillow raises on a truncated or corrupt file, besides OSError ("image file is
-# truncated"): found by feeding Pillow 13 truncated and bit-flipped PNG, JPEG, GIF, TIFF, ... files.
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError,
-                 ArithmeticError, struct.error)
-
-
-def pil_image():
-    """Pillow's ``Image`` module, or an ImportError saying how to get it."""
-    try:
-        from PIL import Image
-    except ImportError as e:
-        raise ImportError("image preprocessing needs Pillow: pip install Pillow") from e
-    return Image
 
 
 def check_size(name, value):
@@ -80,111 +67,6 @@ def check_sizes(resize, crop):
                          "resized to before the crop is cut from it")
 
 
-def image_name(image):
-    """How errors name an image: its path, a Pillow image's file name, or 'the image'."""
-    if isinstance(image, (str, bytes, os.PathLike)):
-        return os.fsdecode(image)
-    return getattr(image, "filename", None) or "the image"
-
-
-def _bomb_message(name, error):
-    limit = pil_image().MAX_IMAGE_PIXELS
-    found = re.search(r"\((\d+) pixels\)", str(error))
-    size = f"has {int(found.group(1)):,} pixels" if found else f"is too large ({error})"
-    return (f"{name} {size}, over Pillow's limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS): refused "
-            "undecoded, as a possible decompression bomb")
-
-
-@contextlib.contextmanager
-def pillow_errors(name):
-    """Turn what Pillow raises on a hostile file into one error naming it: over the pixel limit
-    (DecompressionBombWarning or ...Error) a ValueError, truncated or corrupt an OSError.
-
-    The warning becomes an error only inside this block (warnings.catch_warnings restores the
-    filters); Pillow's own settings (MAX_IMAGE_PIXELS, LOAD_TRUNCATED_IMAGES) are left alone.
-    """
-    Image = pil_image()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(_bomb_message(name, e)) from e
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"no image at {name}") from e
-    except Image.UnidentifiedImageError as e:
-        raise OSError(f"cannot read the image {name}: Pillow does not recognise its format") from e
-    except DECODE_ERRORS as e:
-        raise OSError(f"cannot read the image {name}: {e}") from e
-
-
-def load_image(path):
-    """Open an image file as an RGB Pillow image (grey, palette, RGBA ... are converted).
-
-    A file over Pillow's pixel limit is a ValueError (before it is decoded), a truncated or
-    corrupt one an OSError, a missing one a FileNotFoundError: each names the file.
-    """
-    name = image_name(path)
-    with pillow_errors(name):
-        with pil_image().open(path) as img:
-            img = img.convert("RGB")
-    check_not_empty(name, *img.size)
-    return img
-
-
-def check_not_empty(name, width, height):
-    """An image with no pixels cannot be resized: a ValueError naming it."""
-    if width < 1 or height < 1:
-        raise ValueError(f"{name} is empty ({width} x {height} pixels)")
-
-
-def check_resized(name, width, height, size):
-    """Refuse a resize to a shorter side of ``size`` that would exceed Pillow's pixel limit (an
-    image whose sides are very unequal: 1 x 50000 pixels would become 256 x 12,800,000)."""
-    limit = pil_image().MAX_IMAGE_PIXELS
-    new_width, new_height = resized_size(width, height, size)
-    if limit is not None and new_width * new_height > limit:
-        raise ValueError(f"resizing {name} ({width} x {height}) to a shorter side of {size} would make it "
-                         f"{new_width} x {new_height}, {new_width * new_height:,} pixels, over Pillow's limit "
-                         f"of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS): its sides are too unequal")
-
-
-def resized_size(width, height, size):
-    """(new_width, new_height) when the shorter side is resized to ``size``, torchvision's way."""
-    if size < 1:
-        raise ValueError(f"resize size must be a positive int, got {size}")
-    if width <= height:
-        return size, int(size * height / width)
-    return int(size * width / height), size
-
-
-def resize_shorter_side(img, size):
-    """Resize a Pillow image so its shorter side is ``size`` (bilinear, antialiased)."""
-    width, height = img.size
-    if min(width, height) == size:
-        return img                                 # torchvision returns the image untouched
-    return img.resize(resized_size(width, height, size), pil_image().BILINEAR)
-
-
-def center_crop_box(width, height, crop):
-    """(left, top, right, bottom) of the centred ``crop`` x ``crop`` window; needs an image >= crop."""
-    top = int(round((height - crop) / 2.0))
-    left = int(round((width - crop) / 2.0))
-    return left, top, left + crop, top + crop
-
-
-def center_crop(img, crop):
-    """Centre-crop a Pillow image to ``crop`` x ``crop``, zero-padding it first if it is smaller."""
-    width, height = img.size
-    if crop > width or crop > height:
-        # torchvision pads (crop - size) // 2 on the left/top and the rest on the right/bottom.
-        pad_w, pad_h = max(crop - width, 0), max(crop - height, 0)
-        canvas = pil_image().new(img.mode, (width + pad_w, height + pad_h))
-        canvas.paste(img, (pad_w // 2, pad_h // 2))
-        img, (width, height) = canvas, canvas.size
-    return img.crop(center_crop_box(width, height, crop))
-
-
 def to_normalized_array(img, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """A Pillow RGB image (W x H) -> float32 array (3, H, W): ``(pixel / 255 - mean) / std``."""
     x = np.asarray(img, dtype=np.uint8)
@@ -194,21 +76,6 @@ def to_normalized_array(img, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     m = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
     s = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
     return (x - m) / s
-
-
-def rgb_image(image):
-    """A path or a Pillow image -> an RGB Pillow image (other modes converted, as torchvision's
-    ImageFolder loader does); anything else is a TypeError."""
-    if isinstance(image, (str, bytes, os.PathLike)):
-        return load_image(image)
-    if not hasattr(image, "convert") or not hasattr(image, "size"):
-        raise TypeError(f"expected a Pillow image or a file path, got {type(image).__name__}")
-    name = image_name(image)
-    with pillow_errors(name):                      # an image opened lazily is decoded here
-        image = image if image.mode == "RGB" else image.convert("RGB")
-        image.load()
-    check_not_empty(name, *image.size)
-    return image
 
 
 def preprocess_imagenet(image, resize=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):

@@ -1,4 +1,4 @@
-"""What ``minires gradcheck`` checks: every layer type, a small network and the loss, in float64.
+"""What ``minires gradcheck`` checks: every layer type, the residual blocks, a small network and the loss, in float64.
 
     for result in run_gradchecks(seed=0):
         print(result)              # one table per layer; result.ok if every error is small
@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import nn
 from ..backend import to_device
+from ..models.blocks import BasicBlock, Bottleneck, projection
+from ..nn.pool import MaxPool2dSame
 from .gradcheck import check_function, check_module
 
 
@@ -42,6 +44,15 @@ def gradcheck_cases(seed=0, device="cpu"):
         ("AdaptiveAvgPool2d (global average)", nn.AdaptiveAvgPool2d((1, 1)), data(2, 4, 3, 5)),
         ("Linear", nn.Linear(6, 5), data(4, 6)),
         ("Dropout p=0.3 (the same mask on every re-run)", nn.Dropout(0.3), data(3, 4, 3, 3)),
+        ("Conv2d 3x3, stride 2, padding='same' (uneven: 0 above, 1 below)",
+         nn.Conv2d(3, 4, 3, stride=2, padding="same"), data(2, 3, 6, 7)),
+        ("MaxPool2d 3x3, stride 2, padding='same' (-inf)", MaxPool2dSame(3, 2), data(2, 3, 6, 7)),
+        ("ZeroPad2d (left 1, right 2, top 0, bottom 1)", nn.ZeroPad2d((1, 2, 0, 1)), data(2, 3, 4, 5)),
+        ("BasicBlock, identity shortcut", BasicBlock(4, 4), data(2, 4, 5, 5)),
+        ("BasicBlock, stride 2, projection shortcut (1x1 conv, batch norm)",
+         BasicBlock(4, 6, stride=2, downsample=projection(4, 6, 2)), data(2, 4, 5, 6)),
+        ("Bottleneck, stride 2, projection shortcut", Bottleneck(4, 2, stride=2, downsample=projection(4, 8, 2)),
+         data(2, 4, 5, 6)),
         ("Sequential conv-bn-relu-pool-fc", nn.Sequential(
             nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
             nn.MaxPool2d(2), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 3)), data(3, 3, 6, 6)),

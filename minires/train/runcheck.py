@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 
 from ..backend import DEVICES
-from ..data import DATASETS
+from ..data import data_problem
 from ..models import MODELS
 from ..weights import load_checkpoint
 from .optim import SCHEDULES
@@ -108,8 +108,9 @@ def config_problems(cfg):
     get = cfg.get
     if get("model") not in MODELS:
         problems.append(f"unknown model {get('model')!r:.80}; choose one of: {', '.join(MODELS)}")
-    if get("data") not in DATASETS:
-        problems.append(f"unknown data set {get('data')!r:.80}; valid names are: {', '.join(DATASETS)}")
+    data = data_problem(get("data"))            # None for a name from DATASETS or the path of a folder
+    if data:
+        problems.append(data)
     problems += [p for p in (rule.problem(get(key)) for key, rule in OPTION_RULES.items()) if p]
     if get("schedule") not in SCHEDULES:
         problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {get('schedule')!r:.80}")
