@@ -45,17 +45,27 @@ def finish_figure(fig, path):
     return fig
 
 
-def plot_curves(history, path=None, title=None):
-    """Loss and accuracy per epoch, train and test: ``history`` as returned by minires.train.fit."""
+def plot_curves(history, path=None, title=None, test=None):
+    """Loss and accuracy per epoch, training and validation: ``history`` as returned by
+    minires.train.fit. ``test``: the test set's numbers, measured once for the chosen epoch
+    (``history.test``): a star at that epoch, whose dashed line marks the checkpoint kept."""
     plt = pyplot()
     rows = [r for r in history if "epoch" in r]
     epochs = [r["epoch"] for r in rows]
+    other = "val" if rows and "val_loss" in rows[0] else "test" if rows and "test_loss" in rows[0] else None
+    label = {"val": "validation", "test": "test"}.get(other)          # older runs measured the test set each epoch
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train", ms=3)
-    ax1.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test", ms=3)
-    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log")
     ax2.plot(epochs, [100 * r["train_acc"] for r in rows], "o-", label="train", ms=3)
-    ax2.plot(epochs, [100 * r["test_acc"] for r in rows], "s-", label="test", ms=3)
+    if other:
+        ax1.plot(epochs, [r[f"{other}_loss"] for r in rows], "s-", label=label, ms=3)
+        ax2.plot(epochs, [100 * r[f"{other}_acc"] for r in rows], "s-", label=label, ms=3)
+    if test is not None:
+        kept = f"epoch {test['epoch']}" + (f", {test['checkpoint']}" if test.get("checkpoint") else "")
+        for ax, value in ((ax1, test["test_loss"]), (ax2, 100 * test["test_acc"])):
+            ax.axvline(test["epoch"], color="0.5", ls="--", lw=1, label=f"kept: {kept}")
+            ax.plot([test["epoch"]], [value], "*", color="C3", ms=12, label="test, measured once")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log")
     ax2.set(xlabel="epoch", ylabel="accuracy (%)")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)

@@ -242,14 +242,59 @@ def case_gpu(world):
     return found
 
 
+def case_sigterm(world, root, who):
+    """Training stopped by SIGTERM: from outside (``who`` 'outside': rank 0 writes ROOT/ready after
+    step 2, the test signals mpiexec, which passes it to every rank) or on rank 1 alone, after step
+    3. Every rank stops after the same step, with SIGTERM's exit code."""
+    from minires.train import fit
+    steps = []
+
+    def callback(step, loss):
+        steps.append(step)
+        if who == "outside" and step == 2 and world.rank == 0:
+            open(os.path.join(root, "ready"), "w").close()
+        if who == "rank1" and step == 3 and world.rank == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+    history = fit("resnet20", "digits", out=os.path.join(root, "run"), epochs=2, batch_size=32, progress=False,
+                  plot=False, callback=callback)
+    return {"last_steps": world.allgather_object(steps[-1]), "stopped_by": world.allgather_object(history.stopped_by),
+            "exit_code": history.exit_code}
+
+
+def case_diverge(world):
+    """lr 50 without SyncBN: each rank's batch norm sees its own images, and one may overflow first;
+    every rank stops at the same step, with the same message, marked as raised on every rank."""
+    from minires.train import TrainingDiverged, fit
+    try:
+        fit("resnet20", "digits", epochs=2, batch_size=32, lr=50, progress=False, plot=False)
+    except TrainingDiverged as e:
+        return {"errors": world.allgather_object([str(e), getattr(e, "raised_on_every_rank", False)])}
+    return {"errors": "fit returned"}
+
+
+def case_refused(world, root):
+    """Rank 1 resumes a folder with nothing to resume, rank 0 a run that is there: every rank raises
+    before training, rank 0 naming rank 1's error, each marked as raised on every rank."""
+    from minires.train import fit
+    good = os.path.join(root, "good")
+    fit("resnet20", "digits", out=good, epochs=1, batch_size=256, progress=False, plot=False)
+    try:
+        fit(out=good if world.rank == 0 else os.path.join(root, "empty"), resume=True, progress=False, plot=False)
+    except Exception as e:   # noqa: BLE001 -- the test looks at what each rank raised
+        return {"errors": world.allgather_object([type(e).__name__, str(e), getattr(e, "raised_on_every_rank", 0)])}
+    return {"errors": "fit returned"}
+
+
 def main():
     case, out = sys.argv[1], sys.argv[2]
     world = D.get_world()
     result = globals()["case_" + case](world, *sys.argv[3:])
+    code = result.pop("exit_code", 0)         # what this rank's program exits with
     if world.rank == 0:
         result["world_size"] = world.size
         with open(out, "w") as f:
             json.dump(result, f)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -406,6 +406,62 @@ def test_one_blas_thread_per_process_by_default_and_a_warning_when_the_cores_are
             f"{2 * cores} threads on {cores} cores") in proc.stderr
 
 
+@needs_mpi
+def test_sigterm_to_mpiexec_stops_every_rank_at_the_same_batch_saves_and_exits_143(tmp_path):
+    """What SLURM does to a job: SIGTERM to mpiexec, which passes it to every rank (issue 27: they
+    died at once, the epoch lost)."""
+    cmd = [MPIEXEC, "-n", "2", sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), "sigterm",
+           str(tmp_path / "found.json"), str(tmp_path), "outside"]
+    env = {k: v for k, v in _clean_env(**BLAS_ONE).items()}
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "ready").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stdout + stderr
+    found = json.loads((tmp_path / "found.json").read_text())
+    assert found["stopped_by"] == ["SIGTERM", "SIGTERM"] and len(set(found["last_steps"])) == 1, found
+    assert stdout.count("SIGTERM: finishing this batch") == 1                     # rank 0 alone prints
+    from minires.weights import load_checkpoint
+    position = load_checkpoint(tmp_path / "run" / "last.npz")[1]["position"]
+    assert position["epoch"] * 22 + position["batch"] == found["last_steps"][0]   # 22 steps of 2 x 32 an epoch
+
+
+@needs_mpi
+def test_sigterm_on_one_rank_stops_both_at_the_same_batch(tmp_path):
+    found = _run_case_exiting(tmp_path, "sigterm", 143, str(tmp_path), "rank1")   # signalled after step 3
+    assert found["stopped_by"] == ["SIGTERM", "SIGTERM"] and found["last_steps"] == [4, 4], found   # agreed in 4
+
+
+@needs_mpi
+def test_a_run_that_diverges_on_one_rank_stops_every_rank_with_one_message(tmp_path):
+    (message0, marked0), (message1, marked1) = run_case(tmp_path, "diverge")["errors"]
+    assert message0 == message1 and marked0 and marked1
+    assert message0.startswith("training diverged at step ") and "(on rank " in message0, message0
+
+
+@needs_mpi
+def test_an_error_before_training_on_one_rank_is_raised_on_every_rank(tmp_path):
+    """Every rank raises (none waits for another), rank 0 naming rank 1's reason: the command line
+    prints rank 0's alone (errors marked ``raised_on_every_rank``)."""
+    errors = run_case(tmp_path, "refused", str(tmp_path))["errors"]
+    empty = tmp_path / "empty" / "last.npz"
+    assert errors[0] == ["RuntimeError", f"rank 1 of 2 stopped before training: nothing to resume: {empty} "
+                                         "does not exist", True]
+    assert errors[1] == ["FileNotFoundError", f"nothing to resume: {empty} does not exist", True]
+
+
+def _run_case_exiting(tmp_path, case, code, *extra):
+    out = tmp_path / f"{case}.json"
+    proc = mpirun([sys.executable, os.path.join(ROOT, "tests", "mpi_cases.py"), case, str(out), *extra])
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
 class Machine:
     """A world for blas_threads_per_process: size processes, local_size of them on this machine."""
 

@@ -3,9 +3,9 @@
 The rules (README.md, "The house"; CONTRIBUTING.md):
 - no import circles between files, counting imports inside functions too;
 - nn/ (the textbook) imports only minires.backend and nn/ itself; engine/ (the fast path) only
-  nn/, backend and engine/ itself; nothing imports the command line (cli.py);
+  nn/, backend and engine/ itself; nothing imports the command line (cli/);
 - the packages form floors, each importing only from the floors below it;
-- an import inside a function, of minires's own modules, only in cli.py (where it keeps
+- an import inside a function, of minires's own modules, only in cli/ (where it keeps
   ``minires --help`` quick), never to dodge a circle;
 - no file in minires/ over 400 lines, no function over 60.
 """
@@ -114,13 +114,13 @@ def test_each_floor_imports_only_from_the_floors_below():
 
 def test_nothing_imports_the_command_line():
     wrong = [rel(a) for a, found in GRAPH.items() for b, _, _ in found
-             if b == "minires.cli" and a != "minires.__main__"]
+             if package_of(b) == "cli" and package_of(a) != "cli" and a != "minires.__main__"]
     assert not wrong, wrong
 
 
 def test_imports_inside_functions_only_in_the_command_line():
     wrong = [f"{rel(a)}:{line} imports {b} inside a function" for a, found in GRAPH.items()
-             for b, line, inside in found if inside and a != "minires.cli"]
+             for b, line, inside in found if inside and package_of(a) != "cli"]
     assert not wrong, wrong
 
 

@@ -121,3 +121,26 @@ def test_batchnorm_bad_input():
         bn(np.zeros((2, 3, 2, 2), np.float32))
     with pytest.raises(ValueError, match="more than one value per channel"):
         bn(np.zeros((1, 4, 1, 1), np.float32))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # NumPy says "overflow", "invalid value": so do we
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e30])
+def test_a_running_statistic_that_is_not_finite_is_refused_and_nothing_is_written(rng, device, path, bad):
+    """One NaN in a batch makes every channel's mean NaN; 1e30 in float32 makes a variance overflow.
+    Written, either would stay in the running statistics for good (issue 27): refused, naming the layer."""
+    model = nn.Sequential(nn.BatchNorm2d(3)).to(device)
+    bn = model[0]
+    bn(on(device, rng.standard_normal((4, 3, 5, 5)).astype(np.float32)))      # one good batch first
+    before = [to_numpy(a).copy() for a in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    x[2, 1, 3, 3] = bad
+    with pytest.raises(FloatingPointError) as e:
+        bn(on(device, x))
+    message = str(e.value)
+    assert message.startswith("BatchNorm2d '0': this batch would make the running ") and "in 1 of 3 channels" in message
+    assert ("mean nan" in message) == bool(np.isnan(bad)) and "so they keep their values" in message
+    after = [to_numpy(a) for a in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+    bn.eval()                                             # and evaluation still gives numbers
+    assert np.isfinite(to_numpy(bn(on(device, rng.standard_normal((2, 3, 4, 4)).astype(np.float32))))).all()

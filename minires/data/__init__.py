@@ -29,13 +29,14 @@ import os
 
 from .cifar import load_cifar10, read_batch, read_cifar10_folder
 from .dataset import ArrayDataset, as_trained, channel_mean_std, describe_dataset, description_problems
-from .digits import load_digits_dataset, stratified_split
+from .digits import load_digits_dataset
 from .download import (ChecksumError, DataError, DataNotice, default_root, download_url, extract_tar,
                        md5sum)
 from .folder import DEFAULT_IMAGE_SIZE, is_folder_path, load_image_folder
 from .images import square_image
 from .loader import DataLoader, batches
 from .mnist import load_mnist, read_idx, write_idx
+from .split import hold_out, stratified_split
 from .transforms import CropFlip, normalize, random_crop, random_hflip, to_float32
 
 DATASETS = ("digits", "cifar10", "mnist", "fashion-mnist")
@@ -81,7 +82,7 @@ def data_problem(data):
 __all__ = [
     "DATASETS", "load_dataset", "data_problem", "ArrayDataset", "channel_mean_std", "describe_dataset",
     "description_problems", "as_trained", "load_image_folder", "is_folder_path", "square_image", "DEFAULT_IMAGE_SIZE",
-    "load_digits_dataset", "stratified_split", "load_cifar10", "read_batch", "read_cifar10_folder",
+    "load_digits_dataset", "stratified_split", "hold_out", "load_cifar10", "read_batch", "read_cifar10_folder",
     "load_mnist", "read_idx", "write_idx",
     "DataError", "ChecksumError", "DataNotice", "default_root", "download_url", "extract_tar", "md5sum",
     "to_float32", "normalize", "random_crop", "random_hflip", "CropFlip",

@@ -8,7 +8,7 @@
 * Classes are the class folders' names, sorted: class 0 is the first name in sort order.
 * With ``train/`` and ``test/`` (or ``val/``) folders, each split is read from its own folder,
   and both must hold the same class folders. Otherwise the images are split into train and test
-  the way the digits are (:func:`~minires.data.digits.stratified_split`): 20% of each class
+  the way the digits are (:func:`~minires.data.split.stratified_split`): 20% of each class
   to test, chosen by a generator seeded with 0, so the split is the same on every machine.
 * An image is a file whose name ends in one of ``IMAGE_SUFFIXES`` (any case), in a class folder
   or any folder below it; names that start with a dot are skipped (``.DS_Store``, ``._cat.jpg``),
@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 from .dataset import ArrayDataset, channel_mean_std
-from .digits import SPLIT_SEED, TEST_FRACTION, stratified_split
+from .split import SPLIT_SEED, TEST_FRACTION, stratified_split
 from .download import DataError, DataNotice
 from .images import square_image
 from .transforms import CropFlip

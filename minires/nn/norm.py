@@ -23,7 +23,7 @@ import numpy as np
 
 from .module import Module, Parameter
 from . import switches
-from ..backend import xp_of
+from ..backend import to_numpy, xp_of
 
 
 def batchnorm_forward(x, weight, bias, eps, mean=None, var=None, group=None):
@@ -174,19 +174,39 @@ class BatchNorm2d(Module):
 
     # ----- the running statistics: one rule for every path, every flavour and every group -----
     def update_running(self, mean, var, M):
-        """Fold one batch's mean and (biased) variance of M values per channel into the running ones."""
+        """Fold one batch's mean and (biased) variance of M values per channel into the running ones.
+
+        A statistic that is not finite is refused, with a FloatingPointError naming this layer,
+        and nothing is written: NaN or infinity in a running statistic would stay there for good
+        and make every evaluation NaN. Activations overflow when training diverges (a learning
+        rate too high), and one NaN in an input spreads to every value of its batch's statistics.
+        """
         if M < 2:
             raise ValueError(f"{self._describe()}: training mode needs more than one value per channel "
                              f"to estimate a variance; the whole batch has {M}")
         # running = (1 - f) * running + f * batch, with f = momentum (or 1/n for momentum=None: the
-        # average of the n batches so far), in place, so that arrays taken from state_dict() stay live
-        count, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        # average of the n batches so far); the variance stored is unbiased (PyTorch) or the batch's own (Keras)
+        f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
+        new_mean = self.running_mean * (1 - f) + f * mean
+        new_var = self.running_var * (1 - f) + (f * var * (M / (M - 1)) if self.unbiased_running_var else f * var)
+        xp = xp_of(new_mean)
+        if not bool(xp.isfinite(new_mean).all() & xp.isfinite(new_var).all()):   # one answer from the device
+            raise FloatingPointError(f"{self._describe()}: this batch would make the running "
+                                     f"{_not_finite(mean=new_mean, variance=new_var)}, so they keep their "
+                                     "values (the activations overflowed: training diverged, or the input holds "
+                                     "NaN or infinity)")
+        self.running_mean[...] = new_mean       # in place, so that arrays taken from state_dict() stay live
+        self.running_var[...] = new_var
+        count = self.num_batches_tracked
         count += 1
-        f = self.momentum if self.momentum is not None else 1.0 / float(count)
-        running_mean *= 1 - f
-        running_mean += f * mean
-        running_var *= 1 - f
-        if self.unbiased_running_var:           # PyTorch: an estimate of the population's variance
-            running_var += f * var * (M / (M - 1))
-        else:                                   # Keras: the batch's own
-            running_var += f * var
+
+
+def _not_finite(**statistics):
+    """'variance inf in 12 of 16 channels', for each per-channel statistic that holds NaN or infinity."""
+    said = []
+    for name, value in statistics.items():
+        bad = to_numpy(value)[~np.isfinite(to_numpy(value))]
+        if bad.size:
+            said.append(f"{name} {' or '.join(sorted(set(map(str, bad.tolist()))))} in {bad.size} of "
+                        f"{value.size} channels")
+    return " and the running ".join(said)

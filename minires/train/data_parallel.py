@@ -2,9 +2,15 @@
 
 Each is one step of the single-process loop done for W processes: the config records the
 world and which batch is which, each rank takes its shard of the epoch's permutation, the
-gradients are averaged after backward, the step's numbers and the test set's are added up
-over the ranks, and a Ctrl-C stops every rank at the same batch. With one process
-``data_parallel(run)`` returns None and fit (loop.py) runs as it always did.
+gradients are averaged after backward, the step's numbers and the validation set's are added
+up over the ranks (the test set, measured once at the end, is rank 0's alone), a Ctrl-C or SIGTERM stops every rank at the same batch, and a step that blew up
+on one rank stops them all, with its rank's reason. With one process ``data_parallel(run)``
+returns None and fit (loop.py) runs as it always did.
+
+Errors are said once. The checks before training run on every rank and end in one collective
+(``agree_on_errors``): if any rank refused, every rank raises, rank 0 the error to print, and
+the exception is marked ``raised_on_every_rank`` (so is a divergence, which every rank meets at
+the same step): the command line prints it on rank 0 alone and no rank is left waiting.
 
 Before the first step the ranks agree, in one collective, on the options, the model, and what
 each loaded: its data set and the checkpoint it resumes, compared by content hash; a difference
@@ -74,7 +80,7 @@ class DataParallel:
     Built at the end of Run.__init__: converts batch norms if ``sync_bn``, checks in one
     collective that every rank runs the same config and model on the same data set from the same
     checkpoint (content hashes of what each loaded), copies rank 0's parameters and buffers to
-    all, and gives each rank its share of the test set.
+    all, and gives each rank its share of the validation set.
     """
 
     def __init__(self, run, world):
@@ -88,8 +94,9 @@ class DataParallel:
                               world)
         broadcast_state(run.model, world)
         self.sampler = DistributedSampler(len(run.train_set), world.size, world.rank, seed=cfg["seed"])
-        share = np.arange(world.rank, len(run.test_set), world.size)   # no padding: no image counted twice
-        run.test_loader = DataLoader(run.test_set.subset(share), 256, shuffle=False, device=cfg["device"])
+        if run.val_set is not None:     # each epoch's validation: each rank its share, no image counted twice
+            share = np.arange(world.rank, len(run.val_set), world.size)
+            run.val_loader = DataLoader(run.val_set.subset(share), 256, shuffle=False, device=cfg["device"])
 
     def shard(self, order, epoch):
         """This epoch's permutation -> this rank's indices, and its own generator for augmentation."""
@@ -98,29 +105,48 @@ class DataParallel:
     def average_gradients(self):
         average_gradients(self.run.model, self.world)
 
-    def stop_flags(self, ctrl_c):
-        """A Ctrl-C flag that changes only where all ranks agree (in reduce_step and evaluate):
-        mpiexec passes Ctrl-C to every rank, each at its own moment, and a rank that stopped
-        alone would leave the others waiting in an all-reduce."""
-        return {"stop": False, "raw": ctrl_c}
+    def stop_flags(self, signals):
+        """Stop flags (loop.py's ``finish_batch_on_signals``) that change only where all ranks agree,
+        in reduce_step and evaluate: mpiexec passes Ctrl-C and SIGTERM to every rank, each at its own
+        moment (SLURM may signal only some), and a rank that stopped alone would leave the others
+        waiting in an all-reduce. The signal agreed on is SIGTERM if any rank got it (its exit code
+        is the job's), else SIGINT."""
+        return {"stop": False, "signal": None, "raw": signals}
 
-    def reduce_step(self, loss, correct, seen, ctrl_c):
-        """This rank's (mean loss, correct, images) -> the global batch's, and the agreed stop flag."""
-        sums = np.array([loss * seen, correct, seen, float(ctrl_c["raw"]["stop"])])
+    @staticmethod
+    def _votes(stop):
+        """This rank's say on stopping, as two numbers to add up: stop?, and SIGTERM?"""
+        return float(stop["raw"]["stop"]), float(stop["raw"]["signal"] == "SIGTERM")
+
+    @staticmethod
+    def _agree(stop, votes):
+        stop["stop"] = bool(votes[0])
+        stop["signal"] = ("SIGTERM" if votes[1] else "SIGINT") if votes[0] else None
+
+    def reduce_step(self, loss, correct, seen, stop):
+        """This rank's (mean loss, correct, images) -> the global batch's, and the agreed stop flags."""
+        sums = np.array([loss * seen, correct, seen, *self._votes(stop)])
         self.world.allreduce(sums)
-        ctrl_c["stop"] = bool(sums[3])
+        self._agree(stop, sums[3:])
         return sums[0] / sums[2], int(sums[1]), int(sums[2])
 
-    def evaluate(self, model, criterion, ctrl_c):
-        """(test loss, accuracy) over the whole test set, each rank taking its share. Batch norm's
-        running statistics are rank 0's first (without --sync-bn they drift apart, as DDP's)."""
+    def first_problem(self, own):
+        """Every rank stops at a step that blew up on some rank (its NaN reached every gradient): the
+        first rank's own reason (``own``: a sentence, or None), the same on every rank, or None."""
+        reasons = self.world.allgather_object(own)
+        first = next((r for r, reason in enumerate(reasons) if reason is not None), None)
+        return None if first is None else f"{reasons[first]} (on rank {first} of {self.world.size})"
+
+    def evaluate(self, model, criterion, stop):
+        """(validation loss, accuracy) over the whole validation set, each rank taking its share. Batch
+        norm's running statistics are rank 0's first (without --sync-bn they drift apart, as DDP's)."""
         for name, value in model.named_buffers():
             self.world.broadcast(value)
-        loss, acc, _, labels = evaluate(model, self.run.test_loader, criterion)
+        loss, acc, _, labels = evaluate(model, self.run.val_loader, criterion)
         n = len(labels)
-        sums = np.array([loss * n, acc * n, n, float(ctrl_c["raw"]["stop"])])
+        sums = np.array([loss * n, acc * n, n, *self._votes(stop)])
         self.world.allreduce(sums)
-        ctrl_c["stop"] = bool(sums[3])
+        self._agree(stop, sums[3:])
         return sums[0] / sums[2], sums[1] / sums[2]
 
     def gather_position(self, position):
@@ -146,7 +172,9 @@ class DataParallel:
 def data_fact(run):
     """('data set', content hash, where) of the data set a Run loaded: images, labels, classes."""
     h = hashlib.sha256()
-    for part in (run.train_set, run.test_set):
+    for part in (run.train_set, run.val_set, run.test_set):
+        if part is None:
+            continue
         h.update(repr((part.classes, part.images.shape, str(part.images.dtype))).encode())
         for a in (part.images, part.labels):
             h.update(np.ascontiguousarray(a).data)
@@ -214,6 +242,30 @@ def blas_threads_per_process(world, environ=None, cores=None, controllable=None)
     return threads, (f"{world.local_size} processes on this machine x {each} BLAS thread{'s' * (each > 1)} ({why}) "
                      f"= {world.local_size * each} threads on {cores} cores: they take turns, and every all-reduce "
                      f"waits for the slowest; {fix}")
+
+
+def agree_on_errors(checks, *args):
+    """``checks(*args)`` on every rank, then one collective: if any rank raised, every rank raises,
+    marked ``raised_on_every_rank`` -- its own error, or, on a rank that passed, a RuntimeError naming
+    the first rank that did not. Rank 0's is the one to print. ``checks`` must not itself
+    communicate (it runs before the ranks know whether all of them will get past it)."""
+    world = get_world()
+    try:
+        result, error = checks(*args), None
+    except Exception as e:        # noqa: BLE001 -- every rank hears of it below
+        result, error = None, e
+    if world.size == 1:
+        if error is not None:
+            raise error
+        return result
+    said = world.allgather_object(None if error is None else f"{error}")
+    first = next((r for r, text in enumerate(said) if text is not None), None)
+    if first is None:
+        return result
+    if error is None:
+        error = RuntimeError(f"rank {first} of {world.size} stopped before training: {said[first]}")
+    error.raised_on_every_rank = True
+    raise error
 
 
 def rank0_prints(fit):

@@ -18,8 +18,13 @@ off), with the same numbers to rounding.
 Reproducible and resumable. Epoch e shuffles (and augments) with its own generator,
 ``default_rng([seed, e])``; a checkpoint stores the model, the optimizer's momentum,
 the schedule, that generator's state and where in the epoch it stopped. So a run that is
-interrupted (Ctrl-C finishes the current batch, saves and exits) and resumed computes
-exactly what the uninterrupted run computes.
+interrupted (Ctrl-C or SIGTERM finishes the current batch, saves and returns) and resumed
+computes exactly what the uninterrupted run computes. A resumed run may be given another
+number of epochs, its schedule recomputed for it (:mod:`minires.train.extend`).
+
+A run notices when it goes wrong (:mod:`minires.train.notices`): a step whose loss or gradients
+are not finite, or whose batch norm statistics overflow, stops it before the optimizer uses
+them, with the step, the learning rate and what to try; images holding NaN are refused first.
 
 Nothing is touched before everything is checked (:mod:`minires.train.runcheck`): the options,
 that the run folder can be written, and, when resuming, every value in the checkpoint and
@@ -32,13 +37,9 @@ What a run is built of and the files it writes are in :mod:`minires.train.run`; 
 evaluation after every epoch is :func:`minires.train.evaluate.evaluate`.
 """
 import contextlib
-import math
 import os
-import signal
-import threading
 import time
-
-import numpy as np
+import warnings
 
 from ..backend import check_device, to_numpy
 from ..parallel import mpi
@@ -47,14 +48,18 @@ from ..viz import plot_curves
 from ..weights.common import remove_stale_temporaries
 from . import data_parallel
 from .evaluate import evaluate
+from .extend import apply_length, change_length, resume_epochs
 from .lock import RunLock
-from .run import Run, make_config, run_summary, write_config, write_metrics
-from .runcheck import check_resume_state, check_run_config, check_training_checkpoint, check_writable
+from .epoch import epoch_row, epoch_start, train_epoch
+from .notices import History, finish_batch_on_signals
+from .run import Clock, Run, make_config, run_summary, write_config, write_metrics
+from .resumecheck import check_resume_state, check_run_config
+from .runcheck import CheckpointError, check_training_checkpoint, check_writable
 
 
 @data_parallel.rank0_prints
 def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, plot=True, root=None,
-        download=True, callback=None, **options):
+        download=True, callback=None, check_inputs=True, **options):
     """Train ``model`` (a name from minires.models.MODELS) on ``data`` (a name from minires.data.DATASETS).
 
     ``options``: epochs, batch_size, lr, momentum, weight_decay, schedule ('cosine', 'step',
@@ -63,36 +68,36 @@ def fit(model="resnet20", data="digits", out=None, resume=False, progress=True, 
     Under ``mpiexec -n W`` every process calls fit: batch_size is per process, the global
     batch W x batch_size; rank 0 alone prints and writes files (minires/train/data_parallel.py).
     ``out``: the run folder (config.json, metrics.csv, curves.png, last.npz, best.npz); with
-    ``resume=True`` the run saved there continues, with the configuration saved there.
+    ``resume=True`` the run saved there continues, with the configuration saved there, and
+    ``epochs``, if given, its new length (minires/train/extend.py; no other option).
     ``callback(step, loss)``, if given, is called after every training step.
-    Returns the history: a list of per-epoch dicts with the ``COLUMNS``.
+    ``check_inputs``: refuse a data set whose images hold NaN or infinity, before training.
+    Returns the history: a :class:`minires.train.notices.History`, the list of per-epoch dicts
+    with the ``COLUMNS``; Ctrl-C or SIGTERM finishes the batch, saves and returns it early, its
+    ``stopped_by`` naming the signal and ``exit_code`` what a program should exit with.
+    A step whose loss or gradients are not finite raises ``TrainingDiverged`` before the
+    optimizer uses them, leaving the run folder as the last save left it.
     A resumed run checks its checkpoint and configuration first, never downloads, and
     refuses a folder it cannot write before training (see :mod:`minires.train.runcheck`).
     A folder another run holds (its ``run.lock``) is refused (:mod:`minires.train.lock`).
     """
-    cfg, checked = _check_everything(model, data, out, resume, options)   # before anything is built
+    clock = Clock(time.perf_counter())
+    cfg, checked, new_config = data_parallel.agree_on_errors(_check_everything, model, data, out, resume, options)
     with _one_writer(out), data_parallel.blas_per_process():
-        run = _build_run(cfg, root, download and not resume, resume, checked)
-        history, best, position = _start_or_resume(run, out, resume)
+        run = _build_run(cfg, root, download and not resume, resume, checked, check_inputs, clock)
+        history, best, position = _start_or_resume(run, out, resume, new_config)
         return _train_epochs(run, out, history, best, position, progress, plot, callback)
 
 
 def _check_everything(model, data, out, resume, options):
     """The run's config (the saved one when resuming, after checking the checkpoint and that it is
-    the run's own) for this world, and the checked checkpoint ``(path, arrays, meta)`` (None for a
-    new run); the run folder writable."""
-    checked = None
+    the run's own, at the length asked for) for this world, the checked checkpoint ``(path, arrays,
+    meta)`` (None for a new run) and the config.json a resumed run must write (None: as it is);
+    the run folder writable."""
+    checked = new_config = None
     environment_threads()                                   # MINIRES_NUM_THREADS, before anything is written
     if resume:
-        if out is None:
-            raise ValueError("resume needs the run folder (out=...) whose last.npz to continue")
-        last = os.path.join(out, "last.npz")
-        if not os.path.exists(last):
-            raise FileNotFoundError(f"nothing to resume: {last} does not exist")
-        cfg, arrays, meta = check_training_checkpoint(last)   # every problem, before anything is built
-        check_run_config(out, cfg, last)                      # ... and it is this run's checkpoint
-        check_device(cfg["device"])
-        checked = (last, arrays, meta)
+        cfg, checked, new_config = _check_resume(out, options)
     else:
         cfg = make_config(model=model, data=data, **options)
     if out is not None:
@@ -102,7 +107,23 @@ def _check_everything(model, data, out, resume, options):
     cfg = data_parallel.configure(cfg, world, resume)   # records world_size; a resume keeps the global batch
     if world.size > 1:
         print(data_parallel.describe(cfg, world))
-    return cfg, checked
+    return cfg, checked, new_config
+
+
+def _check_resume(out, options):
+    """A resumed run's configuration, its checked checkpoint, and its new config.json (or None)."""
+    if out is None:
+        raise ValueError("resume needs the run folder (out=...) whose last.npz to continue")
+    epochs = resume_epochs(options)                         # the only option a resumed run takes
+    last = os.path.join(out, "last.npz")
+    if not os.path.exists(last):
+        raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+    cfg, arrays, meta = check_training_checkpoint(last)     # every problem, before anything is built
+    saved = check_run_config(out, cfg, last, meta["position"])  # ... and it is this run's checkpoint
+    cfg = change_length(cfg, meta["position"], saved["epochs"] if epochs is None else epochs)
+    check_device(cfg["device"])
+    new_config = cfg if cfg["epochs_changed"] != saved["epochs_changed"] else None
+    return cfg, (last, arrays, meta), new_config
 
 
 def _one_writer(out):
@@ -110,10 +131,10 @@ def _one_writer(out):
     return RunLock(out) if out is not None and mpi.is_writer() else contextlib.nullcontext()
 
 
-def _build_run(cfg, root, download, resume, checked):
+def _build_run(cfg, root, download, resume, checked, check_inputs, clock):
     """The Run; a resumed run whose data set is missing says so instead of downloading it."""
     try:
-        return Run(cfg, root=root, download=download, checkpoint=checked)
+        return Run(cfg, root=root, download=download, checkpoint=checked, check_inputs=check_inputs, clock=clock)
     except FileNotFoundError as e:
         if not resume:
             raise
@@ -122,11 +143,12 @@ def _build_run(cfg, root, download, resume, checked):
                                 f"load_dataset; load_dataset('{cfg['data']}')\"") from e
 
 
-def _start_or_resume(run, out, resume):
+def _start_or_resume(run, out, resume, new_config):
     """(history, best test accuracy, position): a new run's, or the saved run's, restored into ``run``
     once its optimizer and schedule are checked against the run's configuration. A new run with a
-    folder writes its config.json there."""
+    folder writes its config.json there; so does a resumed run whose length changed (extend.py)."""
     history, best, position = [], 0.0, {"epoch": 0, "batch": 0, "rng": None, "stats": None}
+    run.saved = "no checkpoint saved yet" if out is not None else "no run folder, so nothing is saved"
     if out is None:
         return history, best, position
     if not resume:
@@ -137,154 +159,147 @@ def _start_or_resume(run, out, resume):
     check_resume_state(last, meta, run)                  # before the Run changes
     meta = run.load(last, (meta["config"], arrays, meta))
     history, best, position = meta["history"], meta["best"], meta["position"]
+    run.clock, run.saved = Clock(run.clock.started, meta.get("time")), _saved(position)
     if run.parallel is not None:
         position = run.parallel.restore_position(position)
     print(f"resuming {out} at epoch {position['epoch'] + 1}, batch {position['batch']}")
+    if run.cfg["epochs"] != meta["config"]["epochs"]:
+        print(apply_length(run, meta))
+    if new_config is not None:
+        write_config(os.path.join(out, "config.json"), new_config)
     return history, best, position
 
 
+def _saved(position):
+    """What the run folder's last.npz holds, saved at ``position``, in words."""
+    if position["batch"]:
+        return f"last.npz holds the run at epoch {position['epoch'] + 1}, batch {position['batch']}"
+    return f"last.npz holds the run after epoch {position['epoch']}"
+
+
 def _train_epochs(run, out, history, best, position, progress, plot, callback):
-    """Epoch after epoch from ``position`` to the last: train, test, save, plot; then the summary.
-    Returns the history; Ctrl-C ends the current batch, saves and returns early."""
+    """Epoch after epoch from ``position`` to the last: train, validate, save, plot; then the test set
+    and the summary. Returns the History; Ctrl-C or SIGTERM ends the current batch, saves and returns early."""
     cfg = run.cfg
-    last_plot = started = time.perf_counter()
+    last_plot = time.perf_counter()
     plot = _check_plot(plot, out)
-    with finish_batch_on_ctrl_c() as ctrl_c:
+    with finish_batch_on_signals() as stop, _numbers_checked_here():
         if run.parallel is not None:   # with W processes, "stop" changes only where every rank agrees
-            ctrl_c = run.parallel.stop_flags(ctrl_c)
+            stop = run.parallel.stop_flags(stop)
         for epoch in range(position["epoch"], cfg["epochs"]):
-            order, rng, start, stats = _epoch_start(run, epoch, position)
-            stopped = _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callback)
+            order, rng, start, stats = epoch_start(run, epoch, position)
+            stopped = train_epoch(run, epoch, order, rng, start, stats, stop, progress, callback)
             if stopped is not None:  # interrupted mid-epoch: save where we are and stop
                 if out is not None:
                     position = {"epoch": epoch, "batch": stopped, "rng": rng.bit_generator.state, "stats": stats}
                     run.save(os.path.join(out, "last.npz"), position, history, best)
                     print(f"saved {os.path.join(out, 'last.npz')}; continue with: minires train --resume {out}")
-                print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
-                return history
-            history.append(_test_epoch(run, epoch, stats, ctrl_c))
+                return _end(run, out, history, stop, plot, unfinished_seconds=stats["seconds"])
+            history.append(epoch_row(run, epoch, stats, stop))
             if out is not None:
                 best = _save_epoch(run, out, epoch, history, best)
-                last_epoch = epoch + 1 == cfg["epochs"] or ctrl_c["stop"]
-                if plot and (last_epoch or time.perf_counter() - last_plot > 30):  # drawing takes ~1 s
+                if plot and epoch + 1 < cfg["epochs"] and time.perf_counter() - last_plot > 30:  # ~1 s to draw
                     plot_curves(history, os.path.join(out, "curves.png"), title=f"{cfg['model']} on {cfg['data']}")
                     last_plot = time.perf_counter()
-            if ctrl_c["stop"]:
-                print(run_summary(cfg, history, out, time.perf_counter() - started, stopped=True))
-                return history
-    print(run_summary(cfg, history, out, time.perf_counter() - started))
-    return history
+            elif _is_best(run, history):                        # no best.npz: the weights kept in memory
+                best, run.best_weights = history[-1]["val_acc"], _copy_weights(run.model)
+            if stop["stop"]:
+                return _end(run, out, history, stop, plot)
+    return _end(run, out, history, stop, plot)
 
 
-def _epoch_start(run, epoch, position):
-    """This epoch's order of the training set, its generator, the batch to start at and the running
-    numbers: fresh, or where a resumed run stopped in the middle of this epoch."""
-    cfg = run.cfg
-    rng = np.random.default_rng([cfg["seed"], epoch])      # this epoch's order and augmentation
-    order = rng.permutation(len(run.train_set))
-    if run.parallel is not None:   # this process's shard, and its own generator for augmentation
-        order, rng = run.parallel.shard(order, epoch)
-    start, stats = 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": run.schedule.lr}
-    if position["rng"] is not None and epoch == position["epoch"]:  # resuming mid-epoch
-        start, stats = position["batch"], position["stats"]
-        rng.bit_generator.state = position["rng"]          # continue the very same draws
-    return order, rng, start, stats
+def _end(run, out, history, stop, plot, unfinished_seconds=0.0):
+    """A finished run's test set, measured once; the summary, printed; metrics.csv and curves.png with
+    the test set's numbers. Returns the History (``stopped_by`` the signal, if one stopped the run)."""
+    test = None
+    if not stop["stop"] and len(history) == run.cfg["epochs"]:
+        test = _test_chosen(run, out, history)
+    if out is not None and history:
+        write_metrics(os.path.join(out, "metrics.csv"), history, test)
+        if plot:
+            plot_curves(history, os.path.join(out, "curves.png"), title=f"{run.cfg['model']} on {run.cfg['data']}",
+                        test=test)
+    print(run_summary(run.cfg, history, out, run.clock.this_call(), stopped=stop["stop"], test=test,
+                      unfinished_seconds=unfinished_seconds, earlier=(run.clock.earlier, run.clock.calls)))
+    return History(history, stop["signal"], test)
 
 
-def _train_epoch(run, epoch, order, rng, start, stats, ctrl_c, progress, callback):
-    """Train from batch ``start`` to the end of the epoch; the batch index to resume at if stopped, else None."""
-    cfg, model = run.cfg, run.net     # the model, run on every core (ThreadParallel)
-    B, steps = cfg["batch_size"], run.steps_per_epoch
-    model.train()
-    bar = _progress_bar(steps, start, f"epoch {epoch + 1}/{cfg['epochs']}") if progress else None
-    for b in range(start, steps):
-        t0 = time.perf_counter()
-        x, y = run.train_loader.make_batch(order[b * B:(b + 1) * B], rng)
-        logits = model(x)
-        loss = run.criterion(logits, y)
-        model.zero_grad()
-        model.backward(run.criterion.backward())
-        if run.parallel is not None:   # one all-reduce: every process now holds the global batch's gradient
-            run.parallel.average_gradients()
-        run.optimizer.step()
-        run.schedule.step()
-        loss, correct, seen = float(loss), int((to_numpy(logits.argmax(axis=1)) == to_numpy(y)).sum()), len(y)
-        if run.parallel is not None:   # the global batch's numbers, and one answer to "stop?"
-            loss, correct, seen = run.parallel.reduce_step(loss, correct, seen, ctrl_c)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss} at epoch {epoch + 1}, batch {b}; "
-                                     f"try a smaller learning rate (now {cfg['lr']})")
-        stats["seconds"] += time.perf_counter() - t0
-        stats["loss"] += loss * seen
-        stats["correct"] += correct
-        stats["seen"] += seen
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{stats['loss'] / stats['seen']:.3f}", acc=f"{stats['correct'] / stats['seen']:.1%}",
-                            img_s=f"{stats['seen'] / stats['seconds']:.0f}")
-        if callback is not None:
-            callback(epoch * steps + b + 1, loss)
-        if ctrl_c["stop"] and b + 1 < steps:
-            if bar is not None:
-                bar.close()
-            return b + 1
-    if bar is not None:
-        bar.close()
-    return None
+def chosen_epoch(history, validation):
+    """The epoch whose weights a run keeps: the first with the best validation accuracy (best.npz),
+    or, without a validation set, the last (last.npz)."""
+    if not validation:
+        return history[-1]["epoch"]
+    return max(history, key=lambda r: r["val_acc"])["epoch"]    # max keeps the first of equals, as best.npz
 
 
-def _test_epoch(run, epoch, stats, ctrl_c):
-    """The epoch's row of the history: its training numbers and the test set's, printed as one line."""
-    if run.parallel is None:
-        test_loss, test_acc, _, _ = evaluate(run.net, run.test_loader, run.criterion)
-    else:   # each process its share of the test set, added up
-        test_loss, test_acc = run.parallel.evaluate(run.model, run.criterion, ctrl_c)
-    row = dict(epoch=epoch + 1, train_loss=stats["loss"] / stats["seen"],
-               train_acc=stats["correct"] / stats["seen"], test_loss=test_loss, test_acc=test_acc,
-               lr=stats["lr"], seconds=stats["seconds"], images_per_s=stats["seen"] / max(stats["seconds"], 1e-9))
-    print(f"epoch {row['epoch']:>3}/{run.cfg['epochs']}  train loss {row['train_loss']:.4f} "
-          f"acc {row['train_acc']:.2%}  test loss {test_loss:.4f} acc {test_acc:.2%}  lr {row['lr']:.4g}  "
-          f"{row['seconds']:.1f}s ({row['images_per_s']:.0f} img/s)", flush=True)
-    return row
+def _is_best(run, history):
+    """Whether the epoch just finished is the chosen one so far (a run with a validation set)."""
+    return run.val_set is not None and chosen_epoch(history, True) == history[-1]["epoch"]
 
 
-def _save_epoch(run, out, epoch, history, best):
-    """After a finished epoch: best.npz if the test accuracy is the best yet, last.npz, metrics.csv.
-    Returns the best test accuracy."""
-    position = {"epoch": epoch + 1, "batch": 0, "rng": None, "stats": None}
-    test_acc = history[-1]["test_acc"]
-    if test_acc > best:
-        best = test_acc
-        run.save(os.path.join(out, "best.npz"), position, history, best)
-    run.save(os.path.join(out, "last.npz"), position, history, best)
-    write_metrics(os.path.join(out, "metrics.csv"), history)
-    return best
+def _test_chosen(run, out, history):
+    """The test set, measured once, at the end, with the weights of the chosen epoch (``chosen_epoch``):
+    ``{'epoch', 'checkpoint', 'test_loss', 'test_acc'}``. Rank 0 measures; every rank gets the numbers."""
+    epoch = chosen_epoch(history, run.val_set is not None)
+    checkpoint = "best.npz" if run.val_set is not None else "last.npz"
+    result = None
+    if mpi.is_writer():
+        try:
+            if epoch != history[-1]["epoch"]:           # the model holds the last epoch's weights
+                run.model.load_state_dict(_best_weights(run, out, epoch))
+            loss, acc, _, _ = evaluate(run.net, run.test_loader, run.criterion)
+            result = dict(epoch=epoch, checkpoint=checkpoint if out is not None else None, test_loss=loss,
+                          test_acc=acc)
+        except (OSError, ValueError) as e:             # said on every rank: none is left waiting
+            result = e
+    result = mpi.get_world().broadcast_object(result)
+    if isinstance(result, Exception):
+        result.raised_on_every_rank = run.parallel is not None
+        raise result
+    return result
+
+
+def _best_weights(run, out, epoch):
+    """The state_dict of the run's best epoch: best.npz's, checked (it must be that epoch's), or,
+    without a run folder, the copy kept in memory."""
+    if out is None:
+        return run.best_weights
+    path = os.path.join(out, "best.npz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: the test set is measured with the best epoch's weights "
+                                f"(epoch {epoch}); put it back, or resume with more epochs to make a new one")
+    _, arrays, meta = check_training_checkpoint(path, resume=False)
+    if meta.get("position", {}).get("epoch") != epoch:
+        raise CheckpointError(f"{path} holds the run after epoch {meta.get('position', {}).get('epoch')!r:.20}, "
+                              f"but the best validation accuracy in its history is epoch {epoch}'s")
+    return {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+
+
+def _copy_weights(model):
+    """The model's state_dict, copied to host memory."""
+    return {k: to_numpy(v).copy() for k, v in model.state_dict().items()}
 
 
 @contextlib.contextmanager
-def finish_batch_on_ctrl_c():
-    """While active, Ctrl-C only raises a flag (``state['stop']``); the loop ends the batch,
-    saves and stops. A second Ctrl-C interrupts at once."""
-    state = {"stop": False}
-    if not _main_thread():
-        yield state
-        return
-
-    def handler(signum, frame):
-        if state["stop"]:
-            raise KeyboardInterrupt
-        state["stop"] = True
-        print("\ninterrupted: finishing this batch, saving, then stopping (Ctrl-C again to abort)", flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield state
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _numbers_checked_here():
+    """NumPy's warnings of overflow and NaN ("RuntimeWarning: overflow encountered in matmul") held
+    back: every step checks its numbers itself and says what blew up, where, and what to try."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+        yield
 
 
-def _main_thread():
-    return threading.current_thread() is threading.main_thread()
+def _save_epoch(run, out, epoch, history, best):
+    """After a finished epoch: best.npz if the validation accuracy is the best yet, last.npz,
+    metrics.csv. Returns the best validation accuracy (0.0 without a validation set: no best.npz)."""
+    position = {"epoch": epoch + 1, "batch": 0, "rng": None, "stats": None}
+    if _is_best(run, history):
+        best = history[-1]["val_acc"]
+        run.save(os.path.join(out, "best.npz"), position, history, best)
+    run.save(os.path.join(out, "last.npz"), position, history, best)
+    run.saved = _saved(position)
+    write_metrics(os.path.join(out, "metrics.csv"), history)
+    return best
 
 
 def _check_plot(plot, out):
@@ -301,11 +316,3 @@ def _have_matplotlib():
     except ImportError:
         return False
     return True
-
-
-def _progress_bar(total, initial, desc):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)

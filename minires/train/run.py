@@ -13,12 +13,13 @@ import csv
 import io
 import json
 import os
+import time
 
 import numpy as np
 
 from .. import nn
 from ..backend import check_device, to_numpy
-from ..data import DataLoader, load_dataset
+from ..data import DataLoader, describe_dataset, hold_out, load_dataset
 from ..keras import KERAS_MODELS
 from ..parallel import ThreadParallel, mpi
 from ..parallel.threads import environment_threads
@@ -26,6 +27,7 @@ from ..weights import atomic_write, save_checkpoint
 from ..zoo import get_model
 from . import data_parallel
 from .lock import LOCK_NAME
+from .notices import TrainingDiverged, check_finite_images
 from .optim import SGD, make_schedule
 from .runcheck import COLUMNS, DEFAULTS, FORMAT, CheckpointError, check_training_checkpoint, config_problems
 
@@ -46,11 +48,21 @@ def make_config(**options):
 class Run:
     """Everything a training run is made of, built from a config: data, model, optimizer, schedule."""
 
-    def __init__(self, cfg, root=None, download=True, checkpoint=None):
+    def __init__(self, cfg, root=None, download=True, checkpoint=None, check_inputs=True, clock=None):
         """``checkpoint``: the checked checkpoint ``(path, arrays, meta)`` the run will resume, or None;
-        under mpiexec every rank's must be rank 0's (data_parallel.py checks it, with the data set)."""
+        under mpiexec every rank's must be rank 0's (data_parallel.py checks it, with the data set).
+        ``check_inputs``: refuse a data set whose images hold NaN or infinity (notices.py).
+        ``clock``: the run's wall time, saved in its checkpoints (default: from now, a new run's)."""
         self.cfg, self.root, self.checkpoint = cfg, root, checkpoint
-        self.train_set, self.test_set = load_dataset(cfg["data"], root=root, download=download)
+        self.clock = clock or Clock(time.perf_counter())
+        self.train_set, self.test_set = load_dataset(cfg["data"], root=root, download=download,
+                                                     image_size=cfg["image_size"])
+        if check_inputs:
+            check_finite_images(self.train_set, "training set")
+            check_finite_images(self.test_set, "test set")
+        self.val_set = self.best_weights = None   # the held-out part of the training set that chooses best.npz
+        if cfg["val_fraction"]:
+            self.train_set, self.val_set = hold_out(self.train_set, cfg["val_fraction"], cfg["seed"])
         C, _, _ = self.train_set.image_shape
         nn.manual_seed(cfg["seed"])  # the same seed, the same initial weights
         extra = {"classifier_activation": None} if cfg["model"] in KERAS_MODELS else {}   # logits for the loss
@@ -72,6 +84,8 @@ class Run:
         self.train_loader = DataLoader(self.train_set, cfg["batch_size"], drop_last=True,
                                        device=cfg["device"], augment=augment)
         self.test_loader = DataLoader(self.test_set, 256, shuffle=False, device=cfg["device"])
+        self.val_loader = None if self.val_set is None else DataLoader(self.val_set, 256, shuffle=False,
+                                                                       device=cfg["device"])
         self.parallel = data_parallel.data_parallel(self)   # None in a single process
         # every core on one step: the batch split over replicas on threads (parallel/threads.py); with
         # several processes on one machine the cores are theirs already: one thread each
@@ -88,8 +102,13 @@ class Run:
         arrays = {"model/" + k: to_numpy(v) for k, v in self.model.state_dict().items()}
         optim = self.optimizer.state_dict()
         arrays.update({f"optim/buffer{i}": b for i, b in enumerate(optim["buffers"])})
-        meta = dict(config=self.cfg, position=position, history=history, best=best,
-                    optimizer=optim["hyper"], schedule=self.schedule.state_dict(), format=FORMAT)
+        bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+        if bad:         # a checkpoint no run could resume (runcheck.py refuses it): the old file stays
+            raise TrainingDiverged(f"{path} was not written: {', '.join(bad[:3])} hold NaN or infinity (training "
+                                   "diverged); the file keeps what it held")
+        meta = dict(config=self.cfg, position=position, history=history, best=best, time=self.clock.state_dict(),
+                    optimizer=optim["hyper"], schedule=self.schedule.state_dict(), format=FORMAT,
+                    dataset=describe_dataset(self.train_set))   # classes and statistics, for minires predict
         save_checkpoint(path, arrays, meta)
 
     def load(self, path, checked=None):
@@ -124,16 +143,45 @@ class Run:
                 raise CheckpointError(f"{path}: cannot restore the optimizer and schedule: {e}") from e
         return meta
 
-    def state_after(self, steps):
+    def state_after(self, steps, epochs=None):
         """The optimizer's and schedule's saved state (as ``save`` writes them) that this run's
         configuration gives after ``steps`` steps: what a checkpoint of it must hold. Call it on a
-        fresh Run, before ``load``."""
-        schedule = self.schedule.state_dict()
+        fresh Run, before ``load``; or give ``epochs``, the run's length (a checkpoint saved before
+        the length changed, see extend.py), for the schedule made anew for that many."""
+        plan = self.schedule
+        if epochs is not None:          # the configuration's schedule, planned for that many epochs
+            plan = make_schedule(self.cfg["schedule"], _LearningRate(self.cfg["lr"]), epochs * self.steps_per_epoch,
+                                 warmup_steps=self.cfg["warmup_epochs"] * self.steps_per_epoch)
+        schedule = plan.state_dict()
         schedule["t"] = steps
         if schedule.get("after") is not None:      # a warm-up, then the named schedule on its own clock
             schedule["after"]["t"] = max(0, steps - schedule["warmup_steps"])
-        hyper = dict(self.optimizer.state_dict()["hyper"], lr=self.schedule.lr_at(steps), step_count=steps)
+        hyper = dict(self.optimizer.state_dict()["hyper"], lr=plan.lr_at(steps), step_count=steps)
         return {"optimizer": hyper, "schedule": schedule}
+
+
+class _LearningRate:
+    """What a schedule drives, without the optimizer: its ``lr``."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+
+class Clock:
+    """A run's wall time over every call that trained it: the earlier calls' (``saved``, from its
+    checkpoint: ``{'wall': seconds, 'calls': n}``) and this call's, since ``started``."""
+
+    def __init__(self, started, saved=None):
+        self.started = started
+        self.earlier, self.calls = (saved["wall"], saved["calls"]) if saved else (0.0, 0)
+
+    def this_call(self):
+        """Seconds since this call started."""
+        return time.perf_counter() - self.started
+
+    def state_dict(self):
+        """What a checkpoint saved now keeps: the wall seconds and the calls, this one included."""
+        return {"wall": self.earlier + self.this_call(), "calls": self.calls + 1}
 
 
 # ----- the run folder -----
@@ -143,12 +191,16 @@ def write_config(path, cfg):
     _write_text(path, json.dumps(cfg, indent=2) + "\n")
 
 
-def write_metrics(path, history):
-    """metrics.csv, one row per finished epoch, written atomically."""
+def write_metrics(path, history, test=None):
+    """metrics.csv, one row per finished epoch, written atomically; ``test`` (the test set's numbers
+    of a finished run, see loop.py) goes into its epoch's row, the only one with test numbers."""
+    rows = [dict(r) for r in history if "epoch" in r]
+    if test is not None:
+        rows[test["epoch"] - 1].update(test_loss=test["test_loss"], test_acc=test["test_acc"])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(r for r in history if "epoch" in r)
+    writer.writerows(rows)
     _write_text(path, buf.getvalue())
 
 
@@ -159,23 +211,41 @@ def _write_text(path, text):
         f.write(text.encode("utf-8"))
 
 
-def run_summary(cfg, history, out, wall_seconds, stopped=False):
-    """The lines that end a run: best and final test accuracy, the best's epoch, the time, the files."""
+def run_summary(cfg, history, out, wall_seconds, stopped=False, unfinished_seconds=0.0, earlier=None, test=None):
+    """The lines that end a run: the best and the final validation accuracy, the best's epoch, the
+    test set's numbers (``test``, measured once at the end of a finished run), the time, the files.
+
+    The time is the whole run's: its training steps (the finished epochs', and
+    ``unfinished_seconds`` of an epoch stopped half-way), and its wall time, ``wall_seconds`` in
+    this call and, for a resumed run, ``earlier``: (wall seconds, calls) before it."""
     done = f"{len(history)} of {cfg['epochs']} epochs"
+    steps = sum(r["seconds"] for r in history) + unfinished_seconds
+    wall = f"{wall_seconds:.1f} s in this call"
+    if earlier and earlier[1]:
+        wall = f"{earlier[0] + wall_seconds:.1f} s in {earlier[1] + 1} calls ({wall_seconds:.1f} s in this one)"
     lines = [f"{'stopped' if stopped else 'finished'}: {cfg['model']} on {cfg['data']}, {done}, "
-             f"{sum(r['seconds'] for r in history):.1f} s of training steps, {wall_seconds:.1f} s in this call"]
-    if history:
-        best = max(history, key=lambda r: r["test_acc"])     # the first of equals, as best.npz keeps it
-        final = history[-1]
-        lines.append(f"  best test accuracy  {best['test_acc']:.2%} at epoch {best['epoch']}"
-                     + (" (best.npz)" if out is not None else ""))
-        lines.append(f"  final test accuracy {final['test_acc']:.2%} at epoch {final['epoch']}"
-                     + (" (last.npz)" if out is not None else ""))
+             f"{steps:.1f} s of training steps, {wall}"]
+    files = out is not None
+    if history and cfg["val_fraction"]:
+        best = max(history, key=lambda r: r["val_acc"])     # the first of equals, as best.npz keeps it
+        lines.append(f"  best validation accuracy  {best['val_acc']:.2%} at epoch {best['epoch']}"
+                     + (" (best.npz)" if files else ""))
+        lines.append(f"  final validation accuracy {history[-1]['val_acc']:.2%} at epoch {history[-1]['epoch']}"
+                     + (" (last.npz)" if files else ""))
+    elif history:
+        lines.append("  no validation set (val_fraction 0): the last epoch is the one kept"
+                     + (" (last.npz)" if files else ""))
     else:
-        lines.append("  no epoch finished, so no test accuracy yet")
+        lines.append("  no epoch finished yet")
+    if test is not None:
+        lines.append(f"  test accuracy {test['test_acc']:.2%} (loss {test['test_loss']:.4f}) at epoch {test['epoch']}"
+                     + (f" ({test['checkpoint']})" if test["checkpoint"] else "") + ", measured once, at the end")
+    elif history:
+        lines.append("  test accuracy: measured once the run has finished"
+                     + (f" (minires train --resume {out})" if files else ""))
     if out is not None and os.path.isdir(out):
-        files = sorted(f for f in os.listdir(out) if not f.endswith(".tmp") and f != LOCK_NAME)
-        lines.append(f"  run folder {out}: " + ", ".join(f"{f} ({_size(os.path.join(out, f))})" for f in files))
+        names = sorted(f for f in os.listdir(out) if not f.endswith(".tmp") and f != LOCK_NAME)
+        lines.append(f"  run folder {out}: " + ", ".join(f"{f} ({_size(os.path.join(out, f))})" for f in names))
     return "\n".join(lines)
 
 

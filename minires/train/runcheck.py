@@ -9,13 +9,12 @@ A checkpoint is a file from the past, perhaps edited by hand or by a stranger, o
 another run. Before a resumed run builds a model, loads data or writes a byte,
 :func:`check_training_checkpoint` reads it (bounded, :mod:`minires.weights`) and checks every
 value the loop will use -- types, ranges, known names -- reporting each problem in its own
-sentence, all at once; :func:`check_run_config` compares it with the run's config.json, so a
-run resumes only its own checkpoint. Once the Run is built, :func:`check_resume_state` compares
-every optimizer and schedule value with what the configuration gives after the steps taken.
+sentence, all at once. :mod:`minires.train.resumecheck` then compares it with the run's
+config.json, so a run resumes only its own checkpoint, and, once the Run is built, every
+optimizer and schedule value with what the configuration gives after the steps taken.
 A config that says ``data: cifar10`` cannot start a download either: a resumed run never
 downloads (see :func:`minires.train.fit`).
 """
-import json
 import math
 import numbers
 import os
@@ -24,19 +23,28 @@ import tempfile
 import numpy as np
 
 from ..backend import DEVICES
-from ..data import data_problem
+from ..data import DATASETS, data_problem
+from ..data.folder import MAX_IMAGE_SIZE
 from ..models import MODELS
 from ..weights import load_checkpoint
 from .optim import SCHEDULES
 
-FORMAT = "minires-train-1"
+FORMAT = "minires-train-2"      # 2: a validation split, best.npz chosen on it (issue 27)
+OLD_FORMATS = ("minires-train-1",)   # read for evaluate and predict; not resumed
 DEFAULTS = dict(model="resnet20", data="digits", epochs=30, batch_size=64, lr=0.1, momentum=0.9,
                 weight_decay=5e-4, schedule="cosine", warmup_epochs=0, device="cpu", dtype="float32", seed=0,
                 augment=None, sync_bn=False,
-                world_size=1)  # world_size: recorded, not chosen -- the number of processes (see distributed.py)
+                val_fraction=0.1,     # of the training set, held out to choose best.npz (data/split.py)
+                image_size=None,      # a folder's images, made S x S (None: data/folder.py's default)
+                world_size=1,         # recorded, not chosen: the number of processes (see data_parallel.py)
+                epochs_changed=None)  # recorded: each change of length on resume (length_change, extend.py)
 LIMIT = 1 << 20           # epochs and batch size: anything above is a typo or a tampered file
 MAX_CONFIG_BYTES = 1 << 20  # config.json: a few hundred bytes; more is not ours
-COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s"]  # history
+TRAIN_COLUMNS = ["epoch", "train_loss", "train_acc", "lr", "seconds", "images_per_s"]   # every row of a history
+VAL_COLUMNS = ["val_loss", "val_acc"]                # ... and these, in a run with a validation set
+# metrics.csv: the test set's numbers only in the chosen epoch's row, measured once at the end
+COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "seconds",
+           "images_per_s"]
 
 
 class Rule:
@@ -85,14 +93,17 @@ OPTION_RULES = {
                          "x weight decay; the paper's is 1e-4"),
     "warmup_epochs": Rule("warm-up epochs", int, 0, LIMIT),
     "seed": Rule("the seed", int, 0, 2 ** 63 - 1),
+    "val_fraction": Rule("the validation fraction", float, 0, 0.5, why="a larger one leaves too little to train "
+                         "on; 0: no validation set"),
 }
+IMAGE_SIZE = Rule("the image size", int, 1, MAX_IMAGE_SIZE, why="minires/data/folder.py:MAX_IMAGE_SIZE")
 
 
-def _int_in(value, low, high):
+def int_in(value, low, high):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
 
 
-def _real_in(value, low, high, low_open=False):
+def real_in(value, low, high, low_open=False):
     return (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
             and (value > low if low_open else value >= low) and value <= high)
 
@@ -114,7 +125,7 @@ def config_problems(cfg):
     problems += [p for p in (rule.problem(get(key)) for key, rule in OPTION_RULES.items()) if p]
     if get("schedule") not in SCHEDULES:
         problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {get('schedule')!r:.80}")
-    if _int_in(get("warmup_epochs"), 0, LIMIT) and _int_in(get("epochs"), 1, LIMIT) \
+    if int_in(get("warmup_epochs"), 0, LIMIT) and int_in(get("epochs"), 1, LIMIT) \
             and get("warmup_epochs") >= get("epochs"):
         problems.append(f"warmup epochs ({get('warmup_epochs')}) must be fewer than epochs ({get('epochs')})")
     if get("device") not in DEVICES:
@@ -125,9 +136,28 @@ def config_problems(cfg):
         problems.append(f"augment must be true, false or null, got {get('augment')!r:.80}")
     if get("sync_bn") not in (None, True, False):
         problems.append(f"sync_bn must be true or false, got {get('sync_bn')!r:.80}")
-    if get("world_size") is not None and not _int_in(get("world_size"), 1, LIMIT):
+    if get("image_size") is not None:
+        problems.append(IMAGE_SIZE.problem(get("image_size")) or (
+            f"image_size is for a folder of your own images; {get('data')} comes at its published size"
+            if get("data") in DATASETS else None))
+    if get("world_size") is not None and not int_in(get("world_size"), 1, LIMIT):
         problems.append(f"world_size must be a positive integer, got {get('world_size')!r:.80}")
-    return problems
+    changes = get("epochs_changed")
+    if changes is not None and not (isinstance(changes, list) and len(changes) <= LIMIT and all(
+            isinstance(c, dict) and set(c) == set(CHANGE_KEYS) and all(int_in(c[k], 0, LIMIT) for k in c)
+            for c in changes)):
+        problems.append(f"epochs_changed must be null or a list of changes, each with integers "
+                        f"{', '.join(CHANGE_KEYS)}; got {changes!r:.80}")
+    return [p for p in problems if p]
+
+
+CHANGE_KEYS = ("from", "to", "at_epoch", "at_batch")
+
+
+def length_change(old, new, position):
+    """The record of a run's length changed from ``old`` to ``new`` epochs when resumed at ``position``
+    (a checkpoint's: the epochs done, and the batch reached in the next), as config.json keeps it."""
+    return dict(zip(CHANGE_KEYS, (old, new, position["epoch"], position["batch"])))
 
 
 def _rng_state_problem(state):
@@ -145,10 +175,10 @@ def position_problems(meta, cfg):
     if not isinstance(pos, dict) or set(pos) - {"rngs"} != {"epoch", "batch", "rng", "stats"}:
         return [f"position must be a dict with epoch, batch, rng and stats (and rngs, from a data-parallel run), "
                 f"got {pos!r:.120}"]
-    epochs = cfg.get("epochs") if _int_in(cfg.get("epochs"), 1, LIMIT) else LIMIT
-    if not _int_in(pos["epoch"], 0, epochs):
+    epochs = cfg.get("epochs") if int_in(cfg.get("epochs"), 1, LIMIT) else LIMIT
+    if not int_in(pos["epoch"], 0, epochs):
         problems.append(f"position.epoch must be an integer in [0, {epochs}], got {pos['epoch']!r:.80}")
-    if not _int_in(pos["batch"], 0, LIMIT):
+    if not int_in(pos["batch"], 0, LIMIT):
         problems.append(f"position.batch must be an integer >= 0, got {pos['batch']!r:.80}")
     if (pos["rng"] is None) != (pos["stats"] is None):
         problems.append("position.rng and position.stats must both be set (stopped mid-epoch) or both null")
@@ -167,38 +197,44 @@ def position_problems(meta, cfg):
         want = {"loss": (0, math.inf), "correct": (0, LIMIT * LIMIT), "seen": (0, LIMIT * LIMIT),
                 "seconds": (0, math.inf), "lr": (0, math.inf)}
         if not isinstance(stats, dict) or set(stats) != set(want) or not all(
-                _real_in(stats[k], lo, hi) if k in ("loss", "seconds", "lr") else _int_in(stats[k], lo, hi)
+                real_in(stats[k], lo, hi) if k in ("loss", "seconds", "lr") else int_in(stats[k], lo, hi)
                 for k, (lo, hi) in want.items()):
             problems.append(f"position.stats must hold numbers loss, correct, seen, seconds, lr; got {stats!r:.120}")
-    problems += _history_problems(meta, pos, epochs)
+    problems += _history_problems(meta, pos, epochs, validation=bool(cfg.get("val_fraction")))
+    clock = meta.get("time", {"wall": 0.0, "calls": 1})   # the wall time of every call so far; older files lack it
+    if not (isinstance(clock, dict) and set(clock) == {"wall", "calls"} and real_in(clock["wall"], 0, math.inf)
+            and int_in(clock["calls"], 1, LIMIT)):
+        problems.append(f"time must hold the run's wall seconds and calls so far, got {clock!r:.80}")
     for key in ("optimizer", "schedule"):
         if not isinstance(meta.get(key), dict):
             problems.append(f"{key} must be a dict (its saved state), got {type(meta.get(key)).__name__}")
     return problems
 
 
-def _history_problems(meta, pos, epochs):
-    """Problems with the finished epochs' rows and the best test accuracy among them."""
+def _history_problems(meta, pos, epochs, validation):
+    """Problems with the finished epochs' rows and ``best``: the best validation accuracy among them
+    (0.0 in a run without a validation set, ``validation`` False)."""
     history, best = meta.get("history"), meta.get("best")
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         kind = type(history).__name__ if not isinstance(history, list) else "a list holding " + ", ".join(
             sorted({type(r).__name__ for r in history if not isinstance(r, dict)}))
         return [f"history must be a list of per-epoch dicts, got {kind}"]
     problems = []
-    if _int_in(pos["epoch"], 0, epochs) and len(history) != pos["epoch"]:
+    if int_in(pos["epoch"], 0, epochs) and len(history) != pos["epoch"]:
         problems.append(f"history has {len(history)} epochs but position.epoch says {pos['epoch']} are done")
+    columns = TRAIN_COLUMNS[1:] + (VAL_COLUMNS if validation else [])
     for i, row in enumerate(history):   # the first bad row: these numbers are printed, plotted and written
-        bad = [k for k in COLUMNS[1:] if not _real_in(row.get(k), 0, 1 if k.endswith("_acc") else math.inf)]
+        bad = [k for k in columns if not real_in(row.get(k), 0, 1 if k.endswith("_acc") else math.inf)]
         if row.get("epoch") != i + 1 or isinstance(row.get("epoch"), bool) or bad:
             key = bad[0] if bad and row.get("epoch") == i + 1 else "epoch"
             want = i + 1 if key == "epoch" else "an accuracy in [0, 1]" if key.endswith("_acc") else "a number >= 0"
             problems.append(f"history[{i}].{key} must be {want}, got {row.get(key)!r:.80}")
             break
-    if not _real_in(best, 0, 1):
+    most = max([0.0] + [r["val_acc"] for r in history]) if validation and not problems else 0.0
+    if not real_in(best, 0, 1):
         problems.append(f"best must be an accuracy in [0, 1], got {best!r:.80}")
-    elif not problems and best != max([0.0] + [r["test_acc"] for r in history]):
-        problems.append(f"best is {best!r}, but the best test accuracy in history is "
-                        f"{max([0.0] + [r['test_acc'] for r in history])!r}")
+    elif not problems and best != most:
+        problems.append(f"best is {best!r}, but the best validation accuracy in history is {most!r}")
     return problems
 
 
@@ -206,7 +242,7 @@ class CheckpointError(ValueError):
     """A training checkpoint that cannot be resumed or evaluated; the message lists every problem."""
 
 
-def _raise(path, problems):
+def raise_problems(path, problems):
     if len(problems) == 1:
         raise CheckpointError(f"{path}: cannot use this checkpoint: {problems[0]}")
     raise CheckpointError(f"{path}: cannot use this checkpoint ({len(problems)} problems):\n"
@@ -222,10 +258,17 @@ def check_training_checkpoint(path, resume=True):
     readable checkpoint at all; nothing is built or written.
     """
     arrays, meta = load_checkpoint(path)
-    if meta.get("format") != FORMAT:
-        _raise(path, [f"it is not a minires training checkpoint (format {meta.get('format')!r:.80}, "
-                      f"expected {FORMAT!r})"])
+    if meta.get("format") not in (FORMAT,) + OLD_FORMATS:
+        raise_problems(path, [f"it is not a minires training checkpoint (format {meta.get('format')!r:.80}, "
+                              f"expected {FORMAT!r})"])
     cfg = meta.get("config")
+    if meta["format"] in OLD_FORMATS:
+        if resume:
+            raise_problems(path, [f"it was written by an older minires ({meta['format']}), before runs held out a "
+                                  "validation set: it can be evaluated and used by `minires predict`, not resumed; "
+                                  "start a new run"])
+        if isinstance(cfg, dict):
+            cfg = dict(cfg, val_fraction=cfg.get("val_fraction", 0.0))    # it had none
     problems = config_problems(cfg)
     cfg = dict(DEFAULTS, **cfg) if isinstance(cfg, dict) else {}
     if not any(k.startswith("model/") for k in arrays):
@@ -236,109 +279,8 @@ def check_training_checkpoint(path, resume=True):
     if resume:
         problems += position_problems(meta, cfg)
     if problems:
-        _raise(path, problems)
+        raise_problems(path, problems)
     return cfg, arrays, meta
-
-
-# ----- resuming: is this checkpoint the run's own, and is its state what the run's configuration gives?
-
-class _Missing:
-    """A value absent from a dict, in a message: 'nothing'."""
-
-    def __repr__(self):
-        return "nothing"
-
-
-_MISSING = _Missing()
-
-def check_run_config(folder, cfg, checkpoint):
-    """Refuse a checkpoint that is not the run's own: ``folder``/config.json, written when the run
-    began, must give the checkpoint's configuration ``cfg`` (the global batch, batch size x
-    processes, may be split over another number of processes). Missing, unreadable or different,
-    it is one sentence naming both files."""
-    path = os.path.join(folder, "config.json")
-    try:
-        with open(path, "rb") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:
-            raise ValueError(f"over {MAX_CONFIG_BYTES} bytes")
-        saved = json.loads(text)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing, so nothing says that {checkpoint} belongs to this run; "
-                              "put the run's config.json back, or start a new run") from None
-    except (OSError, ValueError) as e:   # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise CheckpointError(f"{path} cannot be read as the run's configuration ({e}); "
-                              f"restore it to resume {checkpoint}") from None
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{path} must hold a JSON object of options, got {saved!r:.80}")
-    theirs, mine = _agreeing(dict(DEFAULTS, **saved)), _agreeing(cfg)
-    differ = [k for k in dict(theirs, **mine) if not _same(theirs.get(k, _MISSING), mine.get(k, _MISSING))]
-    if differ:
-        def say(c):
-            return ", ".join(f"{k} {c.get(k, _MISSING)!r:.40}" for k in differ[:4]) + (" ..." if differ[4:] else "")
-        raise CheckpointError(f"{checkpoint} is not this run's checkpoint: it holds {say(mine)}, but {path} says "
-                              f"{say(theirs)} (a run resumes only its own checkpoint)")
-
-
-def _agreeing(cfg):
-    """What config.json and a checkpoint of its run must agree on: every option, except that the global
-    batch (batch size x processes) may be split over another number of processes on resume."""
-    c = {k: v for k, v in cfg.items() if k not in ("batch_size", "world_size")}
-    B, W = cfg.get("batch_size"), cfg.get("world_size")
-    c["global batch"] = B * W if _int_in(B, 1, LIMIT) and _int_in(W, 1, LIMIT) else (B, W)
-    return c
-
-
-def check_resume_state(path, meta, run):
-    """Refuse a checkpoint whose position, optimizer or schedule is not what the run's configuration
-    gives after the steps it has taken. ``run``: the fresh Run it is to be loaded into (its
-    ``steps_per_epoch``, and ``state_after(steps)``: the optimizer's and schedule's state it would
-    save then). Every value goes through the option rules first (momentum in [0, 1), ...) and is
-    then compared; each difference names both values."""
-    pos, epochs, per_epoch = meta["position"], run.cfg["epochs"], run.steps_per_epoch
-    if pos["batch"] >= per_epoch:
-        _raise(path, [f"position.batch {pos['batch']} is past the end of an epoch ({per_epoch} batches)"])
-    if pos["batch"] and pos["epoch"] == epochs:
-        _raise(path, [f"position.batch must be 0 once all {epochs} epochs are done, got {pos['batch']}"])
-    steps, t = pos["epoch"] * per_epoch + pos["batch"], meta["schedule"].get("t")
-    if _int_in(t, 0, LIMIT * LIMIT) and t != steps:   # one edit, not three differences
-        _raise(path, [f"position.epoch {pos['epoch']} and position.batch {pos['batch']} make {steps} steps "
-                      f"({per_epoch} per epoch), but schedule.t counts {t}"])
-    expected = run.state_after(steps)
-    problems = [p for key in ("optimizer", "schedule") for p in _differences(key, meta[key], expected[key])]
-    if problems:
-        _raise(path, problems)
-
-
-_STATE_RULES = dict(momentum=OPTION_RULES["momentum"], weight_decay=OPTION_RULES["weight_decay"],
-                    base_lr=OPTION_RULES["lr"], **{k: Rule(k, int, 0, LIMIT * LIMIT) for k in ("t", "step_count")},
-                    **{k: Rule(k, int, 1, LIMIT * LIMIT) for k in ("total_steps", "warmup_steps", "n_params")})
-
-
-def _differences(where, saved, want):
-    """Sentences for every way ``saved`` (a value from a checkpoint) differs from ``want``, recursively."""
-    if saved is _MISSING:
-        return [f"{where} is missing (the run's configuration gives {want!r:.60})"]
-    if isinstance(want, dict):
-        if not isinstance(saved, dict):
-            return [f"{where} must be a dict, got {saved!r:.80}"]
-        extra = [f"{where} holds {', '.join(repr(k) for k in saved if k not in want)[:120]}, which this run does "
-                 "not have"] if set(saved) - set(want) else []
-        return extra + [p for k in want for p in _differences(f"{where}.{k}", saved.get(k, _MISSING), want[k])]
-    rule = _STATE_RULES.get(where.rsplit(".", 1)[-1])
-    problem = rule and rule.problem(saved)
-    if problem:
-        return [f"{where}: {problem}"]
-    if not _same(saved, want):
-        return [f"{where} is {saved!r:.60}, but the run's configuration gives {want!r:.60}"]
-    return []
-
-
-def _same(a, b):
-    """Equal, and a bool only where the other is a bool too (True == 1 in Python)."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(map(_same, a, b))
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def check_writable(folder):
