@@ -6,7 +6,7 @@ are train/runcheck.py's ``OPTION_RULES``: the same for an option, a config and a
 """
 import argparse
 
-from ..train.runcheck import IMAGE_SIZE, OPTION_RULES, Rule  # noqa: F401 -- IMAGE_SIZE: parser.py's
+from ..train.runcheck import OPTION_RULES, Rule
 
 
 class UsageError(ValueError):

@@ -5,11 +5,11 @@ from .. import __version__
 from ..data import DATASETS
 from ..data.folder import DEFAULT_IMAGE_SIZE
 from ..predict.preprocess import MAX_IMAGE_SIZE
-from ..train.runcheck import Rule
+from ..train.runcheck import IMAGE_SIZE, Rule
 from ..zoo import KERAS_MODELS, MODELS
 from .commands import (cmd_evaluate, cmd_experiment_degradation, cmd_gradcheck, cmd_predict, cmd_summary,
                        cmd_train)
-from .options import DATA_ROOT_HELP, DEVICE_HELP, IMAGE_SIZE, Parser, number, option, positive_int
+from .options import DATA_ROOT_HELP, DEVICE_HELP, Parser, number, option, positive_int
 
 
 def build_parser():
