@@ -90,6 +90,9 @@ BAD_NUMBERS = [
     (["train", "--warmup-epochs", "-1"], "warm-up epochs must be an integer >= 0, got -1"),
     (["train", "--seed", "-1"], "the seed must be an integer >= 0, got -1"),
     (["train", "--image-size", "0"], "the image size must be a positive integer, got 0"),
+    (["train", "--val-fraction", "0.6"], "the validation fraction must be a finite number >= 0 and at most 0.5 (a larger "
+                                        "one leaves too little to train on; 0: no validation set), got 0.6"),
+    (["train", "--val-fraction", "-0.1"], "the validation fraction must be a finite number >= 0, got -0.1"),
     (["train", "--image-size", "513"], "the image size must be a positive integer and at most 512 "
                                        "(minires/data/folder.py:MAX_IMAGE_SIZE), got 513"),
     (["predict", "cat.jpg", "--topk", "-1"], "argument --topk: must be a positive integer, got -1"),

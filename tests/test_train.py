@@ -18,22 +18,52 @@ from minires.weights import load_checkpoint  # noqa: E402
 def test_a_small_resnet_learns_the_digits(tmp_path, capsys):
     history = fit("resnet20", "digits", out=str(tmp_path), epochs=5, progress=False)
     summary = capsys.readouterr().out.split("finished: ")[1].splitlines()   # the run ends with a summary
-    best = max(history, key=lambda r: r["test_acc"])
+    best = max(history, key=lambda r: r["val_acc"])
+    test = history.test
     assert summary[0].startswith("resnet20 on digits, 5 of 5 epochs")
-    assert summary[1] == f"  best test accuracy  {best['test_acc']:.2%} at epoch {best['epoch']} (best.npz)"
-    assert summary[2] == f"  final test accuracy {history[-1]['test_acc']:.2%} at epoch 5 (last.npz)"
-    assert summary[3].startswith(f"  run folder {tmp_path}: best.npz (")
+    assert summary[1] == f"  best validation accuracy  {best['val_acc']:.2%} at epoch {best['epoch']} (best.npz)"
+    assert summary[2] == f"  final validation accuracy {history[-1]['val_acc']:.2%} at epoch 5 (last.npz)"
+    assert summary[3] == (f"  test accuracy {test['test_acc']:.2%} (loss {test['test_loss']:.4f}) at epoch "
+                          f"{best['epoch']} (best.npz), measured once, at the end")
+    assert summary[4].startswith(f"  run folder {tmp_path}: best.npz (")
     for name in ("config.json", "metrics.csv", "curves.png", "last.npz"):
-        assert f"{name} (" in summary[3]
-    assert len(history) == 5
-    assert history[-1]["test_acc"] >= 0.90, history[-1]
+        assert f"{name} (" in summary[4]
+    assert len(history) == 5 and test["epoch"] == best["epoch"] and test["checkpoint"] == "best.npz"
+    assert test["test_acc"] >= 0.90, test
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     for name in ("config.json", "metrics.csv", "curves.png", "last.npz", "best.npz"):
         assert (tmp_path / name).stat().st_size > 0, name
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert rows[0] == ",".join(COLUMNS) and len(rows) == 6
+    tested = [r for r in _metrics(tmp_path) if r["test_acc"] == r["test_acc"]]     # the others are empty (NaN)
+    assert [int(r["epoch"]) for r in tested] == [best["epoch"]] and tested[0]["test_acc"] == test["test_acc"]
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 5
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_the_validation_set_is_held_out_of_training_stratified_and_seeded():
+    from minires.train.run import Run, make_config
+    run = Run(make_config(val_fraction=0.1, seed=3))
+    whole = len(run.train_set) + len(run.val_set)
+    assert len(run.val_set) == int(np.ceil(whole * 0.1)) and run.val_set.split == "validation"
+    shares = run.val_set.class_counts() / run.train_set.class_counts()
+    assert np.all(np.abs(shares - 1 / 9) < 0.02), shares                  # each class keeps its share
+    seen = {img.tobytes() for img in run.train_set.images}
+    assert not any(img.tobytes() in seen for img in run.val_set.images)   # no image on both sides
+    again = Run(make_config(val_fraction=0.1, seed=3))
+    assert np.array_equal(again.val_set.labels, run.val_set.labels) and np.array_equal(again.val_set.images,
+                                                                                        run.val_set.images)
+    other = Run(make_config(val_fraction=0.1, seed=4))
+    assert not np.array_equal(other.val_set.images, run.val_set.images)  # the run's seed chooses it
+
+
+def test_without_a_validation_set_the_last_epoch_is_kept_and_tested(tmp_path, capsys):
+    history = fit("resnet20", "digits", out=str(tmp_path), epochs=2, batch_size=256, val_fraction=0, progress=False,
+                  plot=False)
+    summary = capsys.readouterr().out.split("finished: ")[1].splitlines()
+    assert "val_acc" not in history[0] and history.test["epoch"] == 2 and history.test["checkpoint"] == "last.npz"
+    assert summary[1] == "  no validation set (val_fraction 0): the last epoch is the one kept (last.npz)"
+    assert not (tmp_path / "best.npz").exists()
 
 
 def interrupt_at(step_to_stop):
@@ -49,19 +79,21 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     full = fit("resnet20", "digits", out=str(tmp_path / "full"), **options)
 
     part = tmp_path / "part"
-    stopped = fit("resnet20", "digits", out=str(part), callback=interrupt_at(15), **options)  # epoch 2, batch 4 of 11
+    stopped = fit("resnet20", "digits", out=str(part), callback=interrupt_at(15), **options)  # epoch 2, batch 5 of 10
     assert len(stopped) == 1                                   # epoch 1 finished, epoch 2 interrupted
     out = capsys.readouterr().out
     assert "finishing this batch" in out
     assert "stopped: resnet20 on digits, 1 of 2 epochs" in out and "at epoch 1 (best.npz)" in out
+    assert f"test accuracy: measured once the run has finished (minires train --resume {part})" in out
+    assert stopped.test is None
     arrays, meta = load_checkpoint(part / "last.npz")          # the interrupt left a loadable checkpoint ...
-    assert meta["position"]["epoch"] == 1 and meta["position"]["batch"] == 4
+    assert meta["position"]["epoch"] == 1 and meta["position"]["batch"] == 5
     assert not [p for p in os.listdir(part) if p.endswith(".tmp")]   # ... and no partial file
 
     resumed = fit(out=str(part), resume=True, progress=False, plot=False)
-    assert len(resumed) == 2
+    assert len(resumed) == 2 and resumed.test == full.test
     for a, b in zip(full, resumed):
-        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert a[key] == b[key], (key, a, b)
     final_full, _ = load_checkpoint(tmp_path / "full" / "last.npz")
     final_resumed, _ = load_checkpoint(part / "last.npz")
@@ -114,7 +146,7 @@ def test_checkpoint_of_another_architecture_and_resume_rules(tmp_path, capsys):
     code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(run / "last.npz"), "--model", "resnet32")
     assert code != 0 and "holds a resnet20, not a resnet32" in err
     code, _, err = run_cli(capsys, "train", "--resume", str(run), "--lr", "0.5")
-    assert code != 0 and "keeps its saved configuration; drop --lr" in err
+    assert code == 2 and "keeps its saved configuration, except its length (--epochs); drop --lr" in err
     code, _, err = run_cli(capsys, "train", "--out", str(run))
     assert code != 0 and "already holds a run" in err
     code, _, err = run_cli(capsys, "evaluate", "--checkpoint", str(tmp_path / "missing.npz"))
@@ -132,14 +164,17 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path):
 
 def test_run_summary_names_the_best_epoch_not_the_last():
     from minires.train import run_summary
-    cfg = dict(model="resnet20", data="digits", epochs=4)
-    history = [dict(epoch=e, test_acc=a, seconds=1.5) for e, a in [(1, 0.9), (2, 0.99), (3, 0.99), (4, 0.98)]]
-    lines = run_summary(cfg, history, None, 7.25).splitlines()
+    cfg = dict(model="resnet20", data="digits", epochs=4, val_fraction=0.1)
+    history = [dict(epoch=e, val_acc=a, seconds=1.5) for e, a in [(1, 0.9), (2, 0.99), (3, 0.99), (4, 0.98)]]
+    test = dict(epoch=2, checkpoint=None, test_loss=0.05, test_acc=0.975)
+    lines = run_summary(cfg, history, None, 7.25, test=test).splitlines()
     assert lines == ["finished: resnet20 on digits, 4 of 4 epochs, 6.0 s of training steps, 7.2 s in this call",
-                     "  best test accuracy  99.00% at epoch 2",     # the first of equals: what best.npz holds
-                     "  final test accuracy 98.00% at epoch 4"]
-    assert run_summary(cfg, [], None, 0.5, stopped=True).splitlines()[1] == \
-        "  no epoch finished, so no test accuracy yet"
+                     "  best validation accuracy  99.00% at epoch 2",     # the first of equals: what best.npz holds
+                     "  final validation accuracy 98.00% at epoch 4",
+                     "  test accuracy 97.50% (loss 0.0500) at epoch 2, measured once, at the end"]
+    assert run_summary(cfg, [], None, 0.5, stopped=True).splitlines()[1] == "  no epoch finished yet"
+
+
 @pytest.mark.parametrize("backend_name", DEVICE_BACKENDS, indirect=True)
 def test_train_resume_and_evaluate_on_the_device(tmp_path, capsys, device):
     """`minires train --device cuda` for a few steps (ResNet-20, digits, one epoch of 5 steps),
@@ -162,7 +197,7 @@ def test_train_resume_and_evaluate_on_the_device(tmp_path, capsys, device):
     assert code == 0
     resumed = _metrics(part_dir)
     assert len(resumed) == len(full) == 1
-    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
         assert full[0][key] == pytest.approx(resumed[0][key], rel=1e-5), (key, full, resumed)
 
     code, out, _ = run_cli(capsys, "evaluate", "--checkpoint", str(full_dir / "last.npz"), "--device", device)
@@ -173,4 +208,4 @@ def _metrics(run_dir):
     """metrics.csv as a list of dicts of floats."""
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     names = rows[0].split(",")
-    return [{k: float(v) for k, v in zip(names, r.split(","))} for r in rows[1:]]
+    return [{k: float(v or "nan") for k, v in zip(names, r.split(","))} for r in rows[1:]]

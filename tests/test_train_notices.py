@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires.cli import main  # noqa: E402
-from minires.data import load_dataset  # noqa: E402
+from minires.data import hold_out, load_dataset  # noqa: E402
 from minires.train import fit, run_summary  # noqa: E402
 from minires.train import run as run_module  # noqa: E402
 from minires.train.lock import LOCK_NAME  # noqa: E402
@@ -31,7 +31,7 @@ from minires.weights import load_checkpoint, save_checkpoint  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = dict(progress=False, plot=False)
-SHORT = dict(epochs=2, batch_size=256, **QUICK)    # 1437 training images: 5 steps an epoch, 157 left out
+SHORT = dict(epochs=2, batch_size=256, val_fraction=0, **QUICK)  # 1437 training images: 5 steps an epoch, 157 left out
 
 
 def signal_at(step_to_stop, signum):
@@ -48,8 +48,8 @@ def no_training(*args):
 
 def digits_with(monkeypatch, split, index, value):
     """The runs of this test load the digits with one value of one image changed."""
-    def load(name, root=None, download=True):
-        train, test = load_dataset(name, root=root, download=download)
+    def load(name, root=None, download=True, image_size=None):
+        train, test = load_dataset(name, root=root, download=download, image_size=image_size)
         part = train if split == "train" else test
         part.images = part.images.copy()
         part.images[index, 0, 3, 4] = value
@@ -75,7 +75,7 @@ def test_a_learning_rate_of_50_stops_at_the_first_step_that_blows_up(tmp_path, c
     with pytest.raises(TrainingDiverged) as e:
         fit("resnet20", "digits", out=str(out), epochs=3, lr=50, **QUICK)
     message = str(e.value)
-    assert re.match(r"training diverged at step \d+ \(epoch 1, batch \d+ of 22\), learning rate [\d.]+: "
+    assert re.match(r"training diverged at step \d+ \(epoch 1, batch \d+ of 20\), learning rate [\d.]+: "
                     r"BatchNorm2d '[\w.]+': this batch would make the running variance inf in \d+ of \d+ channels",
                     message), message
     assert "; nothing of it was saved (no checkpoint saved yet); " in message
@@ -101,14 +101,14 @@ def test_a_blow_up_in_epoch_2_leaves_epoch_1s_checkpoint(tmp_path, monkeypatch):
     assert not (out / LOCK_NAME).exists()
 
 
-def test_a_test_loss_that_is_not_finite_stops_the_run_before_the_epoch_is_saved(tmp_path, monkeypatch):
+def test_a_validation_loss_that_is_not_finite_stops_the_run_before_the_epoch_is_saved(tmp_path, monkeypatch):
     """Weights that overflow in an epoch's last step (finite gradients, too large a step) show in the
-    test loss: the epoch is not saved."""
-    from minires.train import loop
-    monkeypatch.setattr(loop, "evaluate", lambda *args: (float("nan"), 0.1, None, None))
+    validation loss: the epoch is not saved."""
+    from minires.train import epoch
+    monkeypatch.setattr(epoch, "evaluate", lambda *args: (float("nan"), 0.1, None, None))
     out = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match=r"^training diverged at the end of epoch 1, learning rate 0: the test "
-                                               r"loss is nan; nothing of it was saved \(no checkpoint saved yet\)"):
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at the end of epoch 1, learning rate 0: the "
+                                               r"validation loss is nan; nothing of it was saved \(no checkpoint saved yet\)"):
         fit("resnet20", "digits", out=str(out), epochs=1, batch_size=512, **QUICK)
     assert sorted(os.listdir(out)) == ["config.json"]
 
@@ -139,12 +139,15 @@ def test_a_nan_in_the_data_is_refused_before_anything_is_written(tmp_path, monke
 def test_unchecked_a_nan_stops_the_step_that_meets_it_and_names_the_image(tmp_path, monkeypatch):
     """check_inputs=False: the NaN reaches batch norm, which refuses it; the error blames the data,
     not the learning rate, and names the image."""
-    digits_with(monkeypatch, "train", 17, np.nan)
+    train, _ = load_dataset("digits")
+    held_in = hold_out(train, 0.1, 0)[0].origin        # the images trained on, as the data set numbers them
+    image = int(held_in[100])
+    digits_with(monkeypatch, "train", image, np.nan)
     with pytest.raises(TrainingDiverged) as e:
-        fit("resnet20", "digits", out=str(tmp_path / "run"), check_inputs=False, **SHORT)
+        fit("resnet20", "digits", out=str(tmp_path / "run"), check_inputs=False, **dict(SHORT, val_fraction=0.1))
     message = str(e.value)
     assert re.match(r"training stopped at step \d \(epoch 1, batch \d of 5\): the batch holds values that are not "
-                    r"finite \(NaN or infinity\) in training image 17; nothing of it was saved \(no checkpoint "
+                    rf"finite \(NaN or infinity\) in training image {image}; nothing of it was saved \(no checkpoint "
                     r"saved yet\); fix the data",
                     message), message
     assert "fix the data" in message and "--lr" not in message
@@ -165,7 +168,8 @@ def test_sigterm_finishes_the_batch_saves_and_says_143_and_the_resume_is_exact(t
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL                       # given back
 
     resumed = fit(out=str(part), resume=True, **QUICK)
-    assert resumed.exit_code == 0 and [r["test_acc"] for r in resumed] == [r["test_acc"] for r in full]
+    assert resumed.exit_code == 0 and [r["train_loss"] for r in resumed] == [r["train_loss"] for r in full]
+    assert resumed.test == full.test
     final_full, _ = load_checkpoint(tmp_path / "full" / "last.npz")
     final_resumed, _ = load_checkpoint(part / "last.npz")
     for key in final_full:
@@ -234,8 +238,9 @@ def test_an_extended_run_resumes_exactly(tmp_path):
     through = fit(out=str(tmp_path / "a"), resume=True, epochs=3, **QUICK)
     fit(out=str(tmp_path / "b"), resume=True, epochs=3, callback=signal_at(8, signal.SIGINT), **QUICK)
     resumed = fit(out=str(tmp_path / "b"), resume=True, **QUICK)                     # the length is the run's now
-    numbers = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    numbers = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
     assert [[r[k] for k in numbers] for r in resumed] == [[r[k] for k in numbers] for r in through]
+    assert resumed.test == through.test and resumed.test["epoch"] <= 3
     a, _ = load_checkpoint(tmp_path / "a" / "last.npz")
     b, _ = load_checkpoint(tmp_path / "b" / "last.npz")
     for key in a:
@@ -384,4 +389,4 @@ def test_cli_extends_a_run_and_refuses_a_nan(tmp_path):
     proc = cli("train", "--resume", str(run), "--epochs", "2", "--no-progress", "--no-plot")
     assert proc.returncode == 0 and "the run now has 2 epochs instead of 1" in proc.stdout, proc.stderr
     proc = cli("train", "--resume", str(run), "--lr", "0.5", "--no-progress")
-    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1      # a usage error

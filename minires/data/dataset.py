@@ -56,6 +56,7 @@ class ArrayDataset:
         self.name = name
         self.split = split
         self.augment = augment
+        self.origin = None      # after ``subset``: each image's index in the data set it came from
 
     def __len__(self):
         return self.images.shape[0]
@@ -78,10 +79,13 @@ class ArrayDataset:
         return np.bincount(self.labels, minlength=self.num_classes)
 
     def subset(self, indices):
-        """A new ArrayDataset with the images at ``indices`` (same classes, mean, std, augment)."""
+        """A new ArrayDataset with the images at ``indices`` (same classes, mean, std, augment); its
+        ``origin`` says where each came from (an error can then name an image as the data set numbers it)."""
         indices = np.asarray(indices)
-        return ArrayDataset(self.images[indices], self.labels[indices], self.classes, self.mean,
+        part = ArrayDataset(self.images[indices], self.labels[indices], self.classes, self.mean,
                             self.std, name=self.name, split=self.split, augment=self.augment)
+        part.origin = indices if self.origin is None else self.origin[indices]
+        return part
 
     def __repr__(self):
         what = " ".join(str(s) for s in (self.name, self.split) if s is not None) or "unnamed"

@@ -73,7 +73,11 @@ def train_step(run, x, y, indices, where):
         problem = loss_problem(loss)
     except FloatingPointError as e:       # batch norm refused a statistic that is not finite
         problem = str(e)
-    own = None if problem is None else input_problem(x, indices) or problem   # this process's, and why
+    if problem is not None:               # this process's own, and why: the images as the data set numbers them
+        origin = run.train_set.origin
+        own = input_problem(x, indices if origin is None else origin[indices]) or problem
+    else:
+        own = None
     if run.parallel is not None:   # one all-reduce: every process now holds the global batch's gradient
         if problem is not None:    # ... NaN, where this one blew up: every process stops at this step
             poison_gradients(run.model.parameters())

@@ -226,7 +226,7 @@ def run_summary(cfg, history, out, wall_seconds, stopped=False, unfinished_secon
     lines = [f"{'stopped' if stopped else 'finished'}: {cfg['model']} on {cfg['data']}, {done}, "
              f"{steps:.1f} s of training steps, {wall}"]
     files = out is not None
-    if history and cfg["val_fraction"]:
+    if history and cfg.get("val_fraction"):
         best = max(history, key=lambda r: r["val_acc"])     # the first of equals, as best.npz keeps it
         lines.append(f"  best validation accuracy  {best['val_acc']:.2%} at epoch {best['epoch']}"
                      + (" (best.npz)" if files else ""))
