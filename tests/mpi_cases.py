@@ -183,7 +183,7 @@ def case_other_data(world):
     from minires.train import fit, run
 
     def altered(change):
-        def load(name, root=None, download=True):
+        def load(name, root=None, download=True, image_size=None):
             train, test = load_dataset(name, root=root, download=download)
             return (change(train) if world.rank == 1 else train), test
         return load

@@ -392,3 +392,20 @@ def test_batches_are_deterministic_for_a_seed():
         batches(data, 0)
     with pytest.raises(ValueError, match="device must be one of"):
         batches(data, 4, device="tpu")
+
+
+def test_hold_out_is_stratified_seeded_and_refuses_to_empty_a_class():
+    from minires.data import ArrayDataset, hold_out
+    labels = np.repeat([0, 1, 2], [40, 20, 10])
+    images = np.arange(70, dtype=np.float32).reshape(70, 1, 1, 1) / 70
+    data = ArrayDataset(images, labels, ("a", "b", "c"), [0.5], [0.25], name="toy", split="train")
+    train, val = hold_out(data, 0.1, seed=7)
+    assert val.class_counts().tolist() == [4, 2, 1] and train.class_counts().tolist() == [36, 18, 9]
+    assert sorted(train.origin.tolist() + val.origin.tolist()) == list(range(70))      # each image once
+    assert np.array_equal(images[val.origin], val.images) and val.split == "validation" and val.augment is None
+    assert np.array_equal(hold_out(data, 0.1, seed=7)[1].origin, val.origin)
+    assert not np.array_equal(hold_out(data, 0.1, seed=8)[1].origin, val.origin)
+    lonely = ArrayDataset(images[:41], labels[:41], ("a", "b", "c"), [0.5], [0.25], name="toy")
+    with pytest.raises(ValueError, match=r"the validation fraction 0.5 would leave no training image of class b "
+                                         r"\(toy has 41 training images\); hold out less \(--val-fraction\)"):
+        hold_out(lonely, 0.5, seed=0)

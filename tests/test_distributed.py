@@ -310,8 +310,12 @@ def test_mpiexec_minires_train_learns_the_digits_and_writes_one_run_folder(tmp_p
     assert sum(line.startswith("epoch   2/2") for line in lines) == 1          # rank 0 alone prints
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
     assert sorted(os.listdir(out)) == ["best.npz", "config.json", "last.npz", "metrics.csv"]
-    last = (out / "metrics.csv").read_text().splitlines()[-1].split(",")
-    assert float(last[4]) >= 0.9, last                                        # test accuracy after 2 epochs
+    rows = (out / "metrics.csv").read_text().splitlines()
+    last = dict(zip(rows[0].split(","), rows[-1].split(",")))
+    assert float(last["val_acc"]) >= 0.9, last                                # validation accuracy after 2 epochs
+    tested = [dict(zip(rows[0].split(","), r.split(","))) for r in rows[1:]]
+    assert sum(r["test_acc"] != "" for r in tested) == 1, rows                # the test set once, by rank 0
+    assert "test accuracy" in proc.stdout and proc.stdout.count("measured once, at the end") == 1
 
 
 @needs_mpi

@@ -130,7 +130,7 @@ def _progress_bar(total, desc, enabled):
     if not enabled:
         return None
     if _tqdm is not None:
-        return _tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
+        return _tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=None)  # off when not a terminal
     return _PlainProgress(total, desc)
 
 

@@ -68,7 +68,8 @@ def hold_out(dataset, fraction, seed):
     A ValueError if a class would be left with no training image."""
     train_idx, val_idx = stratified_split(dataset.labels, fraction, [seed, VALIDATION_STREAM])
     train, val = dataset.subset(train_idx), dataset.subset(val_idx)
-    missing = [c for c, n in zip(dataset.classes, train.class_counts().tolist()) if n == 0]
+    missing = [c for c, n, had in zip(dataset.classes, train.class_counts().tolist(), dataset.class_counts().tolist())
+               if n == 0 and had]
     if missing:
         raise ValueError(f"the validation fraction {fraction:g} would leave no training image of class "
                          f"{', '.join(missing[:5]):.200} ({dataset.name} has {len(dataset)} training images); "

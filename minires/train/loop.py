@@ -144,7 +144,7 @@ def _build_run(cfg, root, download, resume, checked, check_inputs, clock):
 
 
 def _start_or_resume(run, out, resume, new_config):
-    """(history, best test accuracy, position): a new run's, or the saved run's, restored into ``run``
+    """(history, best validation accuracy, position): a new run's, or the saved run's, restored into ``run``
     once its optimizer and schedule are checked against the run's configuration. A new run with a
     folder writes its config.json there; so does a resumed run whose length changed (extend.py)."""
     history, best, position = [], 0.0, {"epoch": 0, "batch": 0, "rng": None, "stats": None}
