@@ -52,10 +52,10 @@ def test_the_command_runs_a_tiny_configuration_and_writes_its_files(tmp_path, ca
 
 
 @pytest.mark.parametrize("argv, message, exit_code", [
-    (["--depths", "20"], "at least two depths", 1),
-    (["--depths", "20", "21"], "each depth must be 6n+2 with n >= 1", 1),
-    (["--depths", "2", "8"], "each depth must be 6n+2 with n >= 1", 1),
-    (["--depths", "20", "20"], "the depths must differ", 1),
+    (["--depths", "20"], "at least two depths", 2),        # depths that cannot be compared: usage errors
+    (["--depths", "20", "21"], "each depth must be 6n+2 with n >= 1", 2),
+    (["--depths", "2", "8"], "each depth must be 6n+2 with n >= 1", 2),
+    (["--depths", "20", "20"], "the depths must differ", 2),
     (["--batch-size", "5000"], "batch size 5000 is larger than the training set (1437 images)", 1),
     # numbers out of range are usage errors, refused while parsing (exit code 2)
     (["--steps", "0"], "argument --steps: must be a positive integer, got 0", 2),

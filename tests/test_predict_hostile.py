@@ -181,16 +181,18 @@ def test_a_lazily_opened_pillow_image_is_named_too(files, tmp_path):
     (["--crop", "30000"], f"argument --crop: must be a positive integer and at most {MAX_IMAGE_SIZE}"),
     (["--resize", "40000"], f"argument --resize: must be a positive integer and at most {MAX_IMAGE_SIZE}"),
     (["--crop", "0"], "argument --crop: must be a positive integer"),
+    (["--crop", "300"], "--crop (300) must be at most --resize (256, its default)"),        # options that clash
+    (["--crop", "40", "--resize", "36"], "--crop (40) must be at most --resize (36)"),
 ])
 def test_sizes_out_of_range_are_usage_errors(files, capsys, options, message):
-    """Refused by the command line's parser (exit 2), before anything is read or allocated."""
+    """Usage errors (exit 2): out of range (refused by the parser), or a crop larger than the resize
+    (refused before any image is read)."""
     code = main(["predict", files["good.jpg"], "--weights", PTH, *options])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("image, options, message", [
-    ("good.jpg", ["--crop", "300"], "crop (300) must not exceed resize (256)"),
     ("bomb.png", [], "bomb.png has 400,000,000 pixels, over Pillow's limit"),
     ("warn.png", [], "warn.png has 100,000,000 pixels, over Pillow's limit"),
     ("thin.png", [], "thin.png (1 x 50000) to a shorter side of 256 would make it"),

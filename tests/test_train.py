@@ -209,3 +209,16 @@ def _metrics(run_dir):
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     names = rows[0].split(",")
     return [{k: float(v or "nan") for k, v in zip(names, r.split(","))} for r in rows[1:]]
+
+
+def test_the_progress_bar_is_off_when_the_output_is_not_a_terminal(tmp_path):
+    """A tqdm bar redrawn into a log file is hundreds of lines of noise: fit's bar turns itself off."""
+    pytest.importorskip("tqdm", reason="the progress bar is tqdm's (pip install tqdm)")
+    import subprocess
+    import sys
+    code = ("from minires.train import fit; fit('resnet20', 'digits', epochs=1, batch_size=256, plot=False, "
+            "val_fraction=0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "it/s" not in proc.stderr and "epoch 1/1:" not in proc.stderr, proc.stderr    # stderr is a pipe here
+    assert "epoch   1/1" in proc.stdout

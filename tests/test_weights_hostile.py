@@ -111,7 +111,7 @@ HDF5_ATTACKS = {                      # file -> what its WeightsError must say
     "fletcher32.h5": "compressed with fletcher32; only deflate .gzip., shuffle and lzf are read",
     "fifo": r"a FIFO \(named pipe\), not a weights file",
     "dev-zero.h5": "a device, not a weights file",
-    "folder.h5": "a directory, not a weights file",
+    "folder.h5": "a folder, not a weights file",
     "truncated-half.h5": "corrupt or truncated HDF5 file",
     "superblock-eof-huge.h5": "corrupt or truncated HDF5 file",
 }

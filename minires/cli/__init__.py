@@ -7,10 +7,15 @@
 Exit codes, the same in every subcommand:
 
     0    it worked
-    1    it could not be done: a file or a data set that is missing or wrong, a run that
-         diverged, a gradient check that failed (``minires COMMAND: error: ...``)
-    2    the command line itself is wrong: an unknown option, a value out of range, options that
-         do not go together (``minires COMMAND: error: ... (see: minires COMMAND --help)``)
+    1    it could not be done: a file or a data set that is missing or wrong, a path that names a
+         folder where a file belongs (or the reverse), a run that diverged, a gradient check that
+         failed, memory that ran out (``minires COMMAND: error: ...``)
+    2    the command line itself is wrong: an unknown option or name, a value out of range, options
+         that do not go together (``minires COMMAND: error: ... (see: minires COMMAND --help)``):
+         argparse's errors, and ``UsageError`` raised by a command before it does any work
+
+A path's problem reads the same in every command (``minires/files.py``): ``no image at X``,
+``X: a folder, not a checkpoint; did you mean X/best.npz?``, ``X: a file, not a folder``.
     130  stopped by Ctrl-C (SIGINT); ``minires train`` saves its run first
     143  stopped by SIGTERM (what ``kill``, SLURM and Kubernetes send); ``minires train`` saves first
 """
@@ -34,6 +39,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    prog = args.parser_prog                    # 'minires train', 'minires experiment degradation' (options.py)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _notes_on_one_line(warnings.showwarning)
@@ -43,16 +49,16 @@ def main(argv=None):
         _end_other_processes("interrupted")
         return 130
     except UsageError as e:
-        print(f"minires {args.command}: error: {e} (see: minires {args.command} --help)", file=sys.stderr)
+        print(f"{prog}: error: {e} (see: {prog} --help)", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, KeyError, RuntimeError, OSError, ArithmeticError, ImportError) as e:
+    except (ValueError, TypeError, KeyError, RuntimeError, OSError, ArithmeticError, ImportError, MemoryError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError would add quotes
         if getattr(e, "raised_on_every_rank", False):   # under mpiexec: every rank has it; rank 0 says it
             if _rank() == 0:
-                print(f"minires {args.command}: error: {message}", file=sys.stderr)
+                print(f"{prog}: error: {message}", file=sys.stderr)
             return 1
-        print(f"minires {args.command}: error: {message}", file=sys.stderr)
-        _end_other_processes(f"minires {args.command} failed on this rank; ending every rank")
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        _end_other_processes(f"{prog} failed on this rank; ending every rank")
         return 1
 
 

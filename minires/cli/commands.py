@@ -5,8 +5,9 @@ each, returning the exit code. minires's own modules are imported inside them, s
 import os
 import sys
 
-from ..data import DATASETS, is_folder_path
-from ..zoo import get_model
+from ..data import DATASETS, data_problem, is_folder_path
+from ..files import check_folder, check_regular_file, missing
+from ..zoo import MODELS, get_model
 from .options import UsageError
 
 
@@ -34,6 +35,9 @@ def cmd_train(args):
     from ..parallel.mpi import get_world
     from ..train.loop import fit
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    if given.get("model") is not None and given["model"] not in MODELS:      # a name: a usage error
+        raise UsageError(f"unknown model {given['model']!r:.80}; choose one of: {', '.join(MODELS)}")
+    check_data_option(given.get("data"))
     common = dict(progress=not args.no_progress, plot=not args.no_plot, root=args.data_root,
                   download=not args.no_download, check_inputs=not args.no_check_inputs)
     if args.resume:
@@ -62,14 +66,15 @@ def cmd_evaluate(args):
     from ..train.run import Run, make_config
     from ..train.runcheck import check_training_checkpoint
     from ..viz import confusion_matrix, format_confusion, plot_confusion
-    if not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}")
+    check_data_option(args.data)
+    if args.out is not None:
+        check_folder(args.out, NotADirectoryError)
     checked = check_training_checkpoint(args.checkpoint, resume=False)   # every problem, before any work
     saved = checked[0]
-    cfg = make_config(**dict(saved, model=args.model or saved["model"], data=args.data or saved["data"],
-                             device=args.device or saved["device"]))
     if args.model and args.model != saved["model"]:
         raise ValueError(f"{args.checkpoint} holds a {saved['model']}, not a {args.model}")
+    cfg = make_config(**dict(saved, model=args.model or saved["model"], data=args.data or saved["data"],
+                             device=args.device or saved["device"]))
     run = Run(cfg, root=args.data_root, download=not args.no_download)
     run.load(args.checkpoint, checked)
     if checked[2].get("dataset") is not None:    # the classes and statistics the model was trained with
@@ -85,33 +90,49 @@ def cmd_evaluate(args):
     return 0
 
 
+def check_data_option(data):
+    """``--data``: a data set's name or a folder. An unknown name is a mistake of the command line
+    (UsageError, exit code 2); a path that is not there or is a file is not (exit code 1)."""
+    if data is None or data in DATASETS:
+        return
+    check_folder(data, NotADirectoryError, "folder of class folders")
+    if not is_folder_path(data):
+        raise UsageError(data_problem(data))
+    if not os.path.exists(data):
+        raise missing(data, "folder")
+
+
 def cmd_predict(args):
     """Top-k classes of each image, with a checkpoint of `minires train` or with published weights."""
     from ..predict.classify import classify, default_resize, load_pretrained, random_model
     from ..predict.trained import classify_trained, load_trained
-    for image in args.images:
-        if not os.path.exists(image):
-            raise FileNotFoundError(f"no image at {image}")
     if args.checkpoint is not None:              # the model, class names and preprocessing are the checkpoint's
         extra = [o for o, v in (("--weights", args.weights), ("--resize", args.resize), ("--crop", args.crop)) if v]
         if extra:
             raise UsageError(f"--checkpoint brings its own model and preprocessing; drop {', '.join(extra)}")
+    for image in args.images:                    # every image there, before a model is loaded
+        check_regular_file(image, OSError, "image", note=f"; give the images in it (e.g. {image}/*.jpg)")
+    if args.checkpoint is not None:
         model, info = load_trained(args.checkpoint, device=args.device, root=args.data_root)
         if args.model and args.model != info["name"]:
             raise ValueError(f"{args.checkpoint} holds a {info['name']}, not a {args.model}")
         results = classify_trained(model, info, args.images, _topk(args.topk, len(info["classes"])))
     else:
+        model = (load_pretrained(args.weights, args.model, device=args.device) if args.weights is not None
+                 else random_model(args.model or "resnet50", device=args.device))
+        resize = args.resize or (default_resize(args.weights) if args.weights else 256)
+        crop = args.crop or 224
+        if crop > resize and getattr(model, "preprocessing", None) not in ("caffe", "tf"):   # Keras: no resize
+            default = "" if args.resize else ", its default"
+            raise UsageError(f"--crop ({crop}) must be at most --resize ({resize}{default}), the shorter side the "
+                             "image is resized to before the crop is cut from it")
+        topk = _topk(args.topk, model.fc.weight.shape[0])
         if args.weights is None:
-            model = random_model(args.model or "resnet50", device=args.device)
             print(f"WARNING: no --checkpoint or --weights, so {args.model or 'resnet50'}'s weights are random (seed 0):"
                   " the classes below mean nothing. Published weights: see the README.", file=sys.stderr)
-        else:
-            model = load_pretrained(args.weights, args.model, device=args.device)
-            if getattr(model, "weights_note", None):
-                print(f"note: {model.weights_note}", file=sys.stderr)
-        resize = args.resize or (default_resize(args.weights) if args.weights else 256)
-        results = classify(model, args.images, topk=_topk(args.topk, model.fc.weight.shape[0]), resize=resize,
-                           crop=args.crop or 224)
+        elif getattr(model, "weights_note", None):
+            print(f"note: {model.weights_note}", file=sys.stderr)
+        results = classify(model, args.images, topk=topk, resize=resize, crop=crop)
     for image, top in zip(args.images, results):
         print(f"{image}:")
         for rank, (index, name, p) in enumerate(top, 1):
@@ -130,8 +151,14 @@ def cmd_experiment_degradation(args):
     """Plain vs residual nets at two or more depths, trained the same way: the paper's Figure 6, small."""
     import time
 
-    from ..teach.experiments import degradation
+    from ..teach.experiments import check_degradation_options, degradation
+    try:                                         # --depths 20 alone, or 21: a mistake of the command line
+        check_degradation_options(args.depths, args.steps, args.batch_size, args.lr, args.momentum,
+                                  args.weight_decay, args.eval_every)
+    except ValueError as e:
+        raise UsageError(str(e).removeprefix("degradation: ")) from None
     out = args.out or os.path.join("runs", f"degradation-{args.data}-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_folder(out, NotADirectoryError)
     result = degradation(data=args.data, depths=args.depths, steps=args.steps, batch_size=args.batch_size,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                          eval_every=args.eval_every, seed=args.seed, device=args.device, root=args.data_root,
@@ -143,6 +170,7 @@ def cmd_experiment_degradation(args):
 
 
 def cmd_summary(args):
+    """Every layer of a model with its output shape and parameter count."""
     from ..teach.summary import summary
     from ..models import CifarResNet
     options = {} if args.num_classes is None else {"num_classes": args.num_classes}  # else the model's own

@@ -50,6 +50,22 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, recording in ``parser_prog`` the innermost parser's name ('minires train')."""
+        namespace, extra = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "parser_prog"):
+            namespace.parser_prog = self.prog
+        return namespace, extra
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but an unknown option names the subcommand it was given to:
+        ``minires train: error: unrecognized arguments: --bogus (see: minires train --help)``."""
+        namespace, extra = self.parse_known_args(args, namespace)
+        if extra:
+            prog = namespace.parser_prog
+            self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see: {prog} --help)\n")
+        return namespace
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends '(default: X)' to an option's help, unless the help already says its default or there is none."""

@@ -69,7 +69,8 @@ def _add_evaluate(sub):
                        description="Test loss, accuracy and confusion matrix (as text and confusion.png) of a "
                                    "checkpoint written by `minires train`.")
     p.add_argument("--checkpoint", required=True, help="a last.npz or best.npz from `minires train` (required)")
-    p.add_argument("--model", help="check that the checkpoint holds this model (default: no check)")
+    p.add_argument("--model", choices=list(MODELS), metavar="MODEL",
+                   help="check that the checkpoint holds this model (default: no check)")
     p.add_argument("--data", help="another data set with the same classes: a name or a folder (default: the run's)")
     p.add_argument("--device", choices=["cpu", "cuda"], help=DEVICE_HELP + " (default: the run's)")
     p.add_argument("--data-root", help=DATA_ROOT_HELP)

@@ -74,7 +74,10 @@ def data_problem(data):
     sentence saying what it must be. A folder is not read here: it may be gone, for a checkpoint."""
     if data in DATASETS or (isinstance(data, str) and is_folder_path(data)):
         return None
-    here = f" (no folder {data!r:.80} in {os.getcwd()})" if isinstance(data, str) and data else ""
+    here = ""
+    if isinstance(data, str) and data:
+        here = (f" ({data!r:.80} is a file, not a folder)" if os.path.exists(data) else
+                f" (no folder {data!r:.80} in {os.getcwd()})")
     return (f"unknown data set {data!r:.80}; valid names are: {', '.join(DATASETS)}, or the path of a folder of "
             f"class folders{here}")
 

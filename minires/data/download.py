@@ -15,13 +15,14 @@ worst kind of bug (it fails an hour later, far from its cause):
 import errno
 import hashlib
 import os
-import stat
 import sys
 import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from ..files import check_folder, open_regular_file
 
 try:  # a nicer progress bar when tqdm is installed; a plain one otherwise
     from tqdm import tqdm as _tqdm
@@ -51,32 +52,19 @@ def default_root():
 
 
 def resolve_root(root):
-    """``root`` as an absolute path, or :func:`default_root` when ``root`` is None."""
-    if root is None:
-        return default_root()
-    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+    """``root`` as an absolute path, or :func:`default_root` when ``root`` is None; a DataError if it
+    (or a folder above it) is a file, not a folder (it need not exist yet)."""
+    root = default_root() if root is None else os.path.expanduser(os.fspath(root))
+    check_folder(root, DataError, "folder of data sets")
+    return os.path.abspath(root)
 
 
 def open_data_file(path):
-    """Open ``path`` for reading in binary mode, if it is a regular file.
-
-    A FIFO would make ``open`` wait for a writer forever, a device (``/dev/zero``) never ends:
-    the file is opened without blocking and checked with ``fstat`` on that very descriptor.
-    """
-    path = os.fspath(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except IsADirectoryError:
-        raise DataError(f"{path}: expected a regular file, got a directory; refusing to read it") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "something else")
-        raise DataError(f"{path}: expected a regular file, got {kind}; refusing to read it")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    """Open ``path`` for reading in binary mode, if it is a regular file: a FIFO (which would make
+    ``open`` wait for a writer forever), a device (``/dev/zero`` never ends) or a directory is a
+    DataError, ``x: expected a regular file, got a FIFO (named pipe)``; a missing file a
+    FileNotFoundError. The rules: :func:`minires.files.open_regular_file`."""
+    return open_regular_file(path, DataError, "data file", wording="{path}: expected a regular file, got {kind}")
 
 
 def read_data_file(path):

@@ -35,6 +35,8 @@ import warnings
 
 import numpy as np
 
+from ..files import open_regular_file
+
 # What Pillow raises on a truncated or corrupt file, besides OSError ("image file is
 # truncated"): found by feeding Pillow 13 truncated and bit-flipped PNG, JPEG, GIF, TIFF, ... files.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError,
@@ -96,11 +98,11 @@ def load_image(path, mode="RGB", draft=None):
     1/2, 1/4 or 1/8 scale while both sides stay at least that large (Pillow's ``draft``: a
     large photo decodes many times faster). A file over Pillow's pixel limit is a ValueError
     (before it is decoded), a truncated or corrupt one an OSError, a missing one a
-    FileNotFoundError: each names the file.
+    FileNotFoundError, a directory, FIFO or device an OSError (:mod:`minires.files`): each names the file.
     """
     name = image_name(path)
-    with pillow_errors(name):
-        with pil_image().open(path) as img:
+    with open_regular_file(path, OSError, "image") as f, pillow_errors(name):  # a folder, a FIFO: refused
+        with pil_image().open(f) as img:
             if draft is not None:
                 img.draft(mode, (draft, draft))
             img = img.convert(mode)

@@ -18,11 +18,12 @@ import re
 import numpy as np
 
 from ..backend import device_of, to_device, to_numpy
+from ..files import check_regular_file
 from ..keras import KERAS_MODELS
 from ..keras.weights import is_hdf5, is_tf_checkpoint, keras_file_info, load_keras_weights
 from ..models import MODELS
 from ..nn import manual_seed, no_grad, softmax
-from ..weights import load_weights
+from ..weights import WeightsError, load_weights
 from ..zoo import get_model
 from .imagenet import imagenet_classes
 from .preprocess import check_size, check_sizes, preprocess_imagenet
@@ -61,8 +62,8 @@ def load_pretrained(path, model=None, device="cpu"):
     """
     if is_tf_checkpoint(path):
         return load_keras_pretrained(path, model, device)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no weights file at {path}")
+    check_regular_file(path, WeightsError, "weights file",
+                       note=" (a folder is read when it holds a TensorFlow checkpoint: its 'checkpoint' file)")
     if is_hdf5(path):
         return load_keras_pretrained(path, model, device)
     name = model or guess_model(path)

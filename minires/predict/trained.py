@@ -17,7 +17,6 @@ RGB or grey as the model was trained, the shorter side resized to the training s
 square cut out), then normalised: ``(pixel / 255 - mean) / std``. A model trained on the 8x8
 digits or on MNIST expects what those hold -- a light digit on a dark background.
 """
-import os
 import warnings
 
 import numpy as np
@@ -34,9 +33,7 @@ from ..zoo import get_model
 def read_trained(path):
     """(configuration, state_dict, data set description or None) of a ``minires train`` checkpoint,
     read with bounds and checked; anything else is a ValueError naming the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    arrays, meta = load_checkpoint(path)
+    arrays, meta = load_checkpoint(path)         # no checkpoint at X; X: a folder, not a checkpoint ...
     cfg = meta.get("config")
     if not isinstance(cfg, dict) or cfg.get("model") not in MODELS:
         raise ValueError(f"{path} is not a checkpoint written by `minires train` (no configuration naming one of "

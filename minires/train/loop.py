@@ -115,6 +115,10 @@ def _check_resume(out, options):
     if out is None:
         raise ValueError("resume needs the run folder (out=...) whose last.npz to continue")
     epochs = resume_epochs(options)                         # the only option a resumed run takes
+    if os.path.exists(out) and not os.path.isdir(out):      # runs/x/best.npz given for runs/x
+        folder = os.path.dirname(out) or "."
+        hint = f"; did you mean --resume {folder}?" if os.path.isfile(os.path.join(folder, "last.npz")) else ""
+        raise NotADirectoryError(f"{out}: a file, not a run folder (resume takes the folder that holds last.npz){hint}")
     last = os.path.join(out, "last.npz")
     if not os.path.exists(last):
         raise FileNotFoundError(f"nothing to resume: {last} does not exist")

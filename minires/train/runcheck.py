@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backend import DEVICES
 from ..data import DATASETS, data_problem
+from ..files import check_folder
 from ..data.folder import MAX_IMAGE_SIZE
 from ..models import MODELS
 from ..weights import load_checkpoint
@@ -286,10 +287,9 @@ def check_training_checkpoint(path, resume=True):
 def check_writable(folder):
     """Refuse a run folder that cannot be written, before any work: probe with a temporary file
     in it (or, if it does not exist yet, in the nearest folder above it that does)."""
+    check_folder(folder, NotADirectoryError, "run folder")     # 'runs/x: a file, not a run folder'
     probe = os.path.abspath(folder)
     while not os.path.isdir(probe):
-        if os.path.exists(probe):
-            raise NotADirectoryError(f"the run folder {folder} cannot be created: {probe} is a file")
         parent = os.path.dirname(probe)
         if parent == probe:
             break

@@ -14,11 +14,13 @@ import zipfile
 
 import numpy as np
 
+from ..files import check_regular_file
 from .common import WeightsError, as_numpy_state_dict, atomic_write
 from .npz import read_npz_arrays
 
 METADATA_KEY = "__metadata__"
 MAX_METADATA_DEPTH = 64
+RUN_CHECKPOINTS = ("best.npz", "last.npz")   # what `minires train` writes in a run folder
 
 
 def save_checkpoint(path, arrays, metadata=None):
@@ -95,5 +97,10 @@ def read_npz(path):
 
 
 def load_checkpoint(path):
-    """Load a checkpoint written by :func:`save_checkpoint` -> (arrays, metadata)."""
+    """Load a checkpoint written by :func:`save_checkpoint` -> (arrays, metadata).
+
+    A missing ``path`` is a FileNotFoundError (``no checkpoint at x.npz``), a folder a WeightsError
+    that names the checkpoints of ``minires train`` in it (``runs/x: a folder, not a checkpoint;
+    did you mean runs/x/best.npz or runs/x/last.npz?``)."""
+    check_regular_file(path, WeightsError, "checkpoint", suggest=RUN_CHECKPOINTS)
     return read_npz(path)

@@ -4,11 +4,11 @@ import contextlib
 import errno
 import os
 import re
-import stat
 import tempfile
 
 import numpy as np
 
+from .. import files
 from ..backend import to_numpy
 
 
@@ -79,30 +79,10 @@ class OutputBudget:
 
 # ------------------------------------------------------------------ opening a file from a stranger
 def open_regular_file(path):
-    """Open ``path`` for reading, without blocking, and make sure it is a regular file.
-
-    ``O_NONBLOCK``: opening a FIFO for reading otherwise waits for a writer forever. The
-    check is ``fstat`` on the descriptor we opened, so the file cannot be swapped for
-    another between the check and the read.
-    """
-    path = os.fspath(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no weights file at {path}") from None
-    except IsADirectoryError:
-        raise WeightsError(f"{path}: a directory, not a weights file") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
-        raise WeightsError(f"{path}: {kind}, not a weights file; refusing to read it")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    """Open the weights file ``path`` for reading, if it is a regular file: a FIFO, a device or a
+    directory is a WeightsError (``x.h5: a FIFO (named pipe), not a weights file``), a missing
+    file a FileNotFoundError (``no weights file at x.h5``). The rules: :func:`minires.files.open_regular_file`."""
+    return files.open_regular_file(path, WeightsError, "weights file")
 
 
 # ------------------------------------------------------------------ atomic writes, no litter
