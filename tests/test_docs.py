@@ -224,6 +224,12 @@ def dry_check_bash(block):
                     continue
                 if args[:2] == ["-m", "pytest"]:
                     paths = [a for a in args[2:] if not a.startswith("-") and "/" in a]
+                elif args[:2] == ["-m", "sphinx"]:        # the book: its source folder must be there
+                    sources = [a for a in args[2:] if not a.startswith("-") and a not in ("html", "instructor")]
+                    assert sources and (ROOT / sources[0] / "conf.py").exists(), f"{where}: no Sphinx source folder"
+                    continue
+                elif args[:2] == ["-m", "webbrowser"]:
+                    continue
                 else:
                     assert args and args[0].endswith(".py"), f"{where}: expected a script"
                     paths = [args[0]]

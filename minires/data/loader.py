@@ -30,8 +30,7 @@ class DataLoader:
     shuffle     a new random order every epoch (False: the data set's order)
     rng         a numpy Generator or an int seed, for the order and the augmentation
     device      'cpu' or 'cuda'
-    augment     None, or a callable ``f(x, rng) -> x`` on float batches in [0, 1]
-                (e.g. ``dataset.augment``, the recommended one for a training split)
+    augment     None, or a callable ``f(x, rng) -> x`` on float batches in [0, 1] (``dataset.augment``)
     normalize   subtract the mean and divide by the std per channel (default True)
     """
 

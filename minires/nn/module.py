@@ -33,7 +33,12 @@ def _not_array(a):
 
 
 class Parameter:
-    """A trainable array ``data`` and its gradient ``grad`` (same array module, dtype and shape)."""
+    """A trainable array ``data`` and its gradient ``grad`` (same array module, dtype and shape).
+
+    ``requires_grad`` False (``Module.freeze``) tells the optimizer to leave it alone.
+    """
+
+    requires_grad = True
 
     def __init__(self, data):
         self.data = data
@@ -59,6 +64,7 @@ class Module:
 
     buffer_names = ()
     training = True
+    frozen = False   # set by freeze(): stays in eval mode, its parameters are not trained
     fast = None   # the engine's fast path for this class (a switches.FastPath), set by minires/engine/
     path = ""  # dotted name inside the network, e.g. 'layer1.0.conv1'; set when attached
     _saved = None          # what the last forward kept for backward (see save_for_backward)
@@ -164,8 +170,33 @@ class Module:
 
     # ----- modes and gradients -----
     def train(self, mode=True):
+        """Training mode (``mode=False``: eval mode) for this module and all below it; a frozen one stays in eval."""
         for m in self.modules():
-            m.training = mode
+            m.training = mode and not m.frozen
+        return self
+
+    def freeze(self):
+        """Stop training this module: ``requires_grad = False`` on each of its parameters (SGD skips them),
+        and eval mode for it and every module below it, kept by a later ``train()``. In eval mode its
+        batch norms normalise with the running statistics they learnt and do not update them: a frozen
+        trunk gives the same features in training as at test time, and nothing in it changes.
+        A backward through it still adds into its parameters' ``.grad`` (there is no autograd to prune).
+
+            >>> model.layer1.freeze(); model.train(); model.layer1.training, model.layer2.training
+            (False, True)
+        """
+        for m in self.modules():
+            m.frozen, m.training = True, False
+        for p in self.parameters():
+            p.requires_grad = False
+        return self
+
+    def unfreeze(self):
+        """Undo ``freeze``: every parameter trainable again; the modes change at the next ``train()``/``eval()``."""
+        for m in self.modules():
+            m.frozen = False
+        for p in self.parameters():
+            p.requires_grad = True
         return self
 
     def eval(self):

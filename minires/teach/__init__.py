@@ -1,4 +1,5 @@
-"""Teaching: proving gradients, exercises, experiments (the figures are minires/viz.py).
+"""Teaching: proving gradients, exercises, experiments, and the book's figures drawn from the code
+(the plots of a run are minires/viz.py).
 
     gradcheck.py        check_module, check_function: float64 central differences
     gradcheck_cases.py  the layers ``minires gradcheck`` proves, one case each
@@ -8,6 +9,8 @@
     exercises_common.py what a spec is, and the helpers both spec files use
     experiments.py      the paper's degradation experiment, in minutes
     summary.py          a model's layers, shapes and parameters, as a table
+    diagrams.py         FIGURES: the book's figures, each drawn from the models and functions it shows
+                        (diagrams_nets, _family, _layers, _ops, _train: one file per subject)
 """
 from .gradcheck import check_function, check_module
 from .summary import summary

@@ -15,7 +15,8 @@ Design: a function that raises NotImplementedError (the placeholder in the exerc
 notebook) is reported as "not done yet" and the checker returns normally, so that the
 exercise notebook runs from top to bottom before any exercise is done. Any other exception
 raised by your function is reported too (its type, message and the line of your code), not
-raised. Every checker returns an ExerciseResult: ``.ok``, ``.status`` ('pass', 'fail',
+raised; a NumPy shape error is translated: the shape your code made, the one that was needed
+(dy's, x's ...) and, where the exercise knows the mistake, a hint (a projection shortcut's stride). Every checker returns an ExerciseResult: ``.ok``, ``.status`` ('pass', 'fail',
 'not done', 'error'), ``.tensor`` (the first wrong gradient), ``.hints``, ``.report``.
 
 The forwards (float64 NumPy), and the backwards you write, which take the forward's
@@ -41,6 +42,8 @@ inputs, then dy = dL/dy (same shape as the output):
                        projection_block_backward(x, W1, ..., betas, dy) -> (dx, dW1, ..., dWs, dgammas, dbetas)
     grouped_conv2d(x, W, groups=4)  (3x3, stride 1, padding 1, no bias; W (O, C/groups, 3, 3))
                        grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)
+                       (checked with C = 4 input channels, O = 6 filters, groups=2: C != O, so slicing dy
+                       and W by the input channels' groups fails)
 
 Shapes: x (N, IN) and W (OUT, IN) for linear; x (N, C, H, W), W (O, C, KH, KW) for conv2d;
 gamma, beta (C,) for batchnorm.
@@ -51,6 +54,7 @@ and exercises_blocks.py (basic_block, projection_block), in the format described
 exercises_common.py. EXERCISES merges the two, in the notebook's order.
 """
 import os
+import re
 import traceback
 
 import numpy as np
@@ -119,18 +123,22 @@ def _check_case(name, spec, fn, case):
     fn_name = getattr(fn, "__name__", name)
     title = f"{fn_name} (with {', '.join(f'{k}={v}' for k, v in case.items())})" if case else fn_name
     yours = {}
+    watch = _KinkWatch(spec, case, inputs) if spec.get("smooth") or "kinks" in spec else None
 
     def forward(*arrays):
+        if watch:
+            watch.see(arrays)
         return spec["forward"](*arrays, **case)
 
     def backward(dy):
         out = fn(*[a.copy() for a in inputs], dy.copy(), **case)  # copies: nudging must not see your edits
-        yours.update(zip(grad_names, _as_grads(out, grad_names, inputs)))
+        yours.update(zip(grad_names, _as_grads(out, grad_names, inputs, spec["wrong"](*inputs, dy, **case))))
         yours["dy"] = dy
         return [yours[g] for g in grad_names]
 
     try:
-        gc = check_function(forward, backward, *inputs, names=list(grad_names), tol=TOL, max_entries=10**6)
+        gc = check_function(forward, backward, *inputs, names=list(grad_names), tol=TOL, max_entries=10**6,
+                            watch=watch)
     except NotImplementedError as e:  # the placeholder: say so, and let the notebook go on
         detail = f": {e}" if str(e) and not str(e).startswith(fn_name) else ""  # e.g. a helper not written yet
         return ExerciseResult(name, "not done", f"{fn_name}: not done yet (NotImplementedError{detail}). "
@@ -138,10 +146,7 @@ def _check_case(name, spec, fn, case):
     except _Problem as e:
         return ExerciseResult(name, "fail", f"{title}: FAIL\n  {e}", tensor=e.tensor, hints=[str(e)])
     except Exception as e:  # anything else your code raised: say what and where, do not crash the notebook
-        shapes = ", ".join(f"{g[1:]} {a.shape}" for g, a in zip(grad_names, inputs))
-        dy_shape = np.shape(spec["forward"](*inputs, **case))
-        return ExerciseResult(name, "error", f"{title}: ERROR, your function raised {type(e).__name__}: {e}"
-                                             f"{_your_line(e)}\n  (it was called with {shapes}, dy {dy_shape})")
+        return _error(name, title, spec, e, inputs, case)
     broken = gc.ok and spec.get("rules", lambda *a, **k: None)(fn, **case)
     if broken:  # a rule the gradient check cannot see (max-pool's ties)
         t, message = broken
@@ -152,6 +157,11 @@ def _check_case(name, spec, fn, case):
         cases = "; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in spec["cases"] if c)
         return ExerciseResult(name, "pass", f"{fn_name}: PASS (largest relative error {gc.max_error:.1e}"
                                             + (f"; every case passes: {cases})" if cases else ")"), gradcheck=gc)
+    return _failure(name, title, spec, gc, yours, inputs, case)
+
+
+def _failure(name, title, spec, gc, yours, inputs, case):
+    """The FAIL report: each gradient ok or WRONG, its worst entries and a hint."""
     reference = spec["reference"](*inputs, yours["dy"], **case)
     lines, hints, first = [f"{title}: FAIL"], [], None
     wrong_tensors = {row["tensor"] for row in gc.rows if not row["error"] < TOL}
@@ -170,8 +180,27 @@ def _check_case(name, spec, fn, case):
     return ExerciseResult(name, "fail", "\n".join(lines), tensor=first, hints=hints, gradcheck=gc)
 
 
-def _as_grads(out, grad_names, inputs):
-    """Your function's return value -> a list of float64 arrays, or a _Problem saying what is off."""
+class _KinkWatch:
+    """KinkWatch's ``watched`` and ``crossed()`` (minires/teach/gradcheck.py) for an exercise's forward:
+    ``spec["kinks"](*inputs, **case)`` gives each kink's pattern (the sign of a ReLU's input, each
+    max-pool window's winner), the inputs' own the reference; a ``smooth`` exercise has none, so a
+    failing row of its table says "the gradient is wrong", never "a kink?"."""
+
+    def __init__(self, spec, case, inputs):
+        self.kinks, self.case = spec.get("kinks", lambda *a, **k: {}), case
+        self.reference = self.now = self.kinks(*inputs, **case)
+        self.watched = list(self.reference)
+
+    def see(self, arrays):
+        self.now = self.kinks(*arrays, **self.case)
+
+    def crossed(self):
+        return next((k for k, p in self.now.items() if np.any(p != self.reference[k])), "")
+
+
+def _as_grads(out, grad_names, inputs, wrong=()):
+    """Your function's return value -> a list of float64 arrays, or a _Problem saying what is off
+    (for a wrong shape, the hint of a known mistake ``wrong`` of that shape, if there is one)."""
     n = len(grad_names)
     if n == 1 and not isinstance(out, (tuple, list)):
         out = [out]
@@ -183,8 +212,9 @@ def _as_grads(out, grad_names, inputs):
         if not hasattr(value, "shape"):
             raise _Problem(f"{g} should be an array of shape {a.shape}, got {type(value).__name__}", g)
         if tuple(value.shape) != tuple(a.shape):
+            known = [hint for t, w, hint in wrong if t == g and np.shape(w) == tuple(value.shape)]
             raise _Problem(f"{g} should have shape {a.shape} (the shape of {g[1:]}), got {tuple(value.shape)}: "
-                           + _shape_hint(tuple(value.shape), tuple(a.shape)), g)
+                           + (known[0] if known else _shape_hint(tuple(value.shape), tuple(a.shape))), g)
         grads.append(np.asarray(value, dtype=np.float64))
     return grads
 
@@ -197,6 +227,68 @@ def _shape_hint(got, want):
     if int(np.prod(got)) == int(np.prod(want)):
         return "the right number of entries: a reshape (or keepdims) is missing"
     return "check which axes you sum over (a gradient has the shape of the thing it is the gradient of)"
+
+
+# ----------------------------------------------------------------------------- errors inside your code
+_SHAPE_WORDS = ("broadcast", "mismatch", "not aligned", "cannot reshape", "different from")
+
+
+def _error(name, title, spec, e, inputs, case):
+    """The ERROR report: what your function raised and on which line; a shape error is translated."""
+    grad_names = spec["grads"]
+    shapes = ", ".join(f"{g[1:]} {a.shape}" for g, a in zip(grad_names, inputs))
+    dy_shape = np.shape(spec["forward"](*inputs, **case))
+    report = (f"{title}: ERROR, your function raised {type(e).__name__}: {e}{_your_line(e)}\n"
+              f"  (it was called with {shapes}, dy {dy_shape})")
+    hints = _shape_mismatch(e, spec, inputs, dy_shape, case) if isinstance(e, ValueError) and any(
+        w in str(e) for w in _SHAPE_WORDS) else []
+    report += "".join(f"\n  {'hint: ' if i else ''}{line}" for i, line in enumerate(hints))
+    return ExerciseResult(name, "error", report, hints=hints)
+
+
+def _shape_mismatch(e, spec, inputs, dy_shape, case):
+    """A NumPy shape error -> [what your function made where what was needed, then the exercise's hint, if any]."""
+    dims = list(dict.fromkeys(_numpy_dims(str(e))))
+    if len(dims) < 2:
+        return []
+    known = _known_dims(spec["grads"], inputs, dy_shape)
+    expected = next((d for d, _ in known if d in dims), dims[1])  # NumPy names what it got, then what it wanted
+    others = [d for d in dims if d != expected]
+    produced = next((d for d in others if type(d) is type(expected)), others[0])  # a shape for a shape, if named
+    what = dict(reversed(known))
+
+    def say(d):
+        return f"{'shape ' if isinstance(d, tuple) else ''}{d}" + (f" ({what[d]})" if d in what else "")
+    lines = [f"a shape mismatch: your function made {say(produced)} where {say(expected)} was needed"]
+    code = " ".join(f.line or "" for f in _your_frames(e))
+    hint = spec.get("shape_error", lambda *a, **k: None)(produced, expected, code, *inputs, **case)
+    return lines + ([hint] if hint else [])
+
+
+def _numpy_dims(message):
+    """The shapes and sizes a NumPy shape error names, in its order: [(2, 3, 6, 6), 72, ...]."""
+    found = re.finditer(r"\((\d+(?:,\s*\d+)*),?\)|size (\d+)|different from (\d+)|(\d+) \(dim \d+\)", message)
+    return [tuple(int(v) for v in m.group(1).split(",")) if m.group(1) else int(m.group(2) or m.group(3) or m.group(4))
+            for m in found]
+
+
+def _known_dims(grad_names, inputs, dy_shape):
+    """[(shape or size, what it is)] of the arrays your function was given, dy's first."""
+    known = [(tuple(dy_shape), "dy's shape")]
+    for g, shape in [("dy", dy_shape)] + [(g, a.shape) for g, a in zip(grad_names, inputs)]:
+        if g != "dy":
+            known.append((tuple(shape), f"{g[1:]}'s shape"))
+        if len(shape) == 4 and g in ("dy", "dx"):
+            N, _, H, W = shape
+            hw, whose = ("OH*OW", "dy") if g == "dy" else ("H*W", "x")
+            known += [(N * H * W, f"N*{hw} = {N}*{H}*{W}: {whose}'s pixels"), (H * W, f"{hw} = {H}*{W}")]
+    return known
+
+
+def _your_frames(exc):
+    """The frames of the traceback that are outside minires.teach: your code."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return [f for f in traceback.extract_tb(exc.__traceback__) if not os.path.abspath(f.filename).startswith(here)]
 
 
 def _worst(yours, numeric, k=3):
@@ -213,7 +305,7 @@ def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors):
     """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows, else
     where it is, from which of the exercise's gradients are wrong (``wrong_tensors``)."""
     for tensor, wrong, hint in spec["wrong"](*inputs, dy, **case):
-        if tensor == t and relative_error(yours, wrong) < TOL:
+        if tensor == t and np.shape(wrong) == yours.shape and relative_error(yours, wrong) < TOL:
             return f"{t}: {hint}"
     if not np.all(np.isfinite(yours)):
         return f"{t} contains NaN or inf: a division by zero, or the square root of a negative number?"
@@ -240,8 +332,7 @@ def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors):
 
 def _your_line(exc):
     """' (line N: code)' for the last frame of the traceback that is outside minires, if any."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not os.path.abspath(f.filename).startswith(here)]
+    frames = _your_frames(exc)
     if not frames:
         return ""
     f = frames[-1]

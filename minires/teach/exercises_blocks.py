@@ -28,6 +28,21 @@ def projection_block(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas)
     return relu(main + shortcut)
 
 
+# ----------------------------------------------------------------------------- kinks
+def _block_kinks(x, W1, gamma1, beta1, W2, gamma2, beta2):
+    """Where the basic block's kinks are: the signs of its two ReLUs' inputs."""
+    b1 = batchnorm(conv2d(x, W1, padding=1), gamma1, beta1)
+    out = batchnorm(conv2d(relu(b1), W2, padding=1), gamma2, beta2) + x
+    return {"the inner ReLU": b1 > 0, "the final ReLU": out > 0}
+
+
+def _projection_kinks(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas):
+    """Where the projection block's kinks are: the signs of its two ReLUs' inputs."""
+    b1 = batchnorm(conv2d(x, W1, stride=2, padding=1), gamma1, beta1)
+    out = batchnorm(conv2d(relu(b1), W2, padding=1), gamma2, beta2) + batchnorm(conv2d(x, Ws, stride=2), gammas, betas)
+    return {"the inner ReLU": b1 > 0, "the final ReLU": out > 0}
+
+
 # ----------------------------------------------------------------------------- right gradients
 def _block_main(x, W1, gamma1, beta1, W2, gamma2, beta2, dz):
     """The main path's gradients (conv1 ... bn2) for an upstream dz at its output."""
@@ -94,6 +109,21 @@ def _projection_wrong(*args):
     return out
 
 
+# ----------------------------------------------------------------------------- a shape error inside the backward
+def _projection_shape_error(produced, expected, code, x, *params):
+    """A step taken at stride 1 where the block's stride is 2: x's size (H, W; N*H*W pixels) met the
+    output's (OH, OW; N*OH*OW) where they must agree. ``code``: the lines of the learner's code that ran."""
+    N, _, H, W = x.shape
+    OH, OW = (H - 1) // 2 + 1, (W - 1) // 2 + 1  # conv1 (3x3, padding 1) and conv_s (1x1) at stride 2
+    sizes = {d[-2:] if isinstance(d, tuple) else d for d in (produced, expected)}
+    if not (sizes & {N * H * W, H * W, (H, W)} and sizes & {N * OH * OW, OH * OW, (OH, OW)}):
+        return None
+    conv = "conv1's 3x3 convolution (stride 2, padding 1)" if "W1" in code and "Ws" not in code else \
+        "the shortcut's 1x1 convolution (stride 2, no padding)"
+    return (f"{H}x{W} (N*H*W = {N * H * W}) is x's size, {OH}x{OW} (N*OH*OW = {N * OH * OW}) the block's output's: "
+            f"a step taken at stride 1 where the stride is 2. Check the stride of {conv} in your backward")
+
+
 # ----------------------------------------------------------------------------- where the error is
 def _block_where(t, wrong, first=("dW1", "dgamma1", "dbeta1"), second=("dW2", "dgamma2", "dbeta2")):
     """Layer 1 wrong while layer 2 is right: the error sits between them, and which of layer 1's
@@ -115,7 +145,7 @@ EXERCISES = {
                                             1 + 0.2 * rng.standard_normal(3), 0.2 * rng.standard_normal(3),
                                             rng.standard_normal((3, 3, 3, 3)) / 5, 1 + 0.2 * rng.standard_normal(3),
                                             0.2 * rng.standard_normal(3)],
-                        reference=_block_reference, wrong=_block_wrong,
+                        reference=_block_reference, wrong=_block_wrong, kinks=_block_kinks,
                         alone={"dx": "every parameter's gradient is right, so the main path is: look at the "
                                      "shortcut's gradient and the final sum"}, where=_block_where,
                         general={g: "go backwards through bn2, conv2, the inner ReLU, bn1, conv1 in turn, "
@@ -130,7 +160,8 @@ EXERCISES = {
                             rng.standard_normal((4, 4, 3, 3)) / 5, 1 + 0.2 * rng.standard_normal(4),
                             0.2 * rng.standard_normal(4), rng.standard_normal((4, 3, 1, 1)) / 2,
                             1 + 0.2 * rng.standard_normal(4), 0.2 * rng.standard_normal(4)],
-        reference=_projection_reference, wrong=_projection_wrong, where=_block_where,
+        reference=_projection_reference, wrong=_projection_wrong, where=_block_where, kinks=_projection_kinks,
+        shape_error=_projection_shape_error,
         alone={"dx": "every parameter's gradient is right: look at how the two paths' dx are summed"},
         general={g: "go backwards through bn2, conv2, the inner ReLU, bn1, conv1 (stride 2, padding 1), each "
                     "with its own backward" for g in ("dW1", "dgamma1", "dbeta1", "dW2", "dgamma2", "dbeta2")}

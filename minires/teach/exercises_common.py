@@ -10,7 +10,8 @@ EXERCISES dicts is a dict:
     cases                                keyword sets the backward is called with (stride, padding ...)
     reference(*inputs, dy, **case)       the right gradients, {name: array}, from minires.nn layers
     wrong(*inputs, dy, **case)           [(name, array, hint)]: common mistakes, computed, so that an
-                                         answer equal to one of them gets that mistake's hint
+                                         answer equal to one of them gets that mistake's hint (one of
+                                         another shape than the gradient's: an answer of that shape)
     pattern(name, yours, right, *inputs, dy, **case)  optional: a hint from the shape of the error
     alone                                optional {name: hint} for when only that gradient is wrong
     where(name, wrong_names)             optional: a hint from WHICH gradients are wrong (blocks)
@@ -18,6 +19,12 @@ EXERCISES dicts is a dict:
                                          ties); None, or (name, message) for the first rule broken
     general                              {name: hint, or hint(case)} when a gradient is wrong in no
                                          known way
+    smooth=True, or kinks(*inputs, **case)  the forward has no kink, or {kink's name: pattern} (the sign
+                                         of a ReLU's input, a max-pool window's winner): the gradient
+                                         check's table says "the gradient is wrong" where no kink was
+                                         crossed, not "a kink?" (neither: it cannot tell)
+    shape_error(produced, expected, code, *inputs, **case)  optional: a hint for a NumPy shape error
+                                         inside the backward (``code``: the lines of it that ran)
 The right gradients come from the layers in minires.nn (an independent implementation of
 the same maths), never from the forwards, which are written for reading. The helpers below
 build those layers in float64 with given parameters and run them.

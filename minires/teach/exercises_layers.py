@@ -188,7 +188,8 @@ def _bn_wrong(x, gamma, beta, dy, eps=1e-5):
             ("dx", inv_std * (dy - dy_terms[0] - dy_terms[1]), "the factor gamma is missing (dxhat = gamma * dy)"),
             ("dgamma", (dy * x).sum(axis=(0, 2, 3)), "dy is multiplied by the NORMALISED xhat, not by x"),
             ("dgamma", (dy * xhat).mean(axis=(0, 2, 3)), "a sum over N, H and W, not a mean"),
-            ("dbeta", dy.mean(axis=(0, 2, 3)), "a sum of dy over N, H and W, not a mean")] + _bn_ddof1(x, gamma, dy, eps)
+            ("dbeta", dy.mean(axis=(0, 2, 3)), "a sum of dy over N, H and W, not a mean")] \
+        + _bn_ddof1(x, gamma, dy, eps) + _bn_axis0(x, gamma, dy, eps)
 
 
 DDOF1 = ("the unbiased variance (ddof=1, dividing by M - 1): training-mode batch norm normalises by the "
@@ -206,6 +207,21 @@ def _bn_ddof1(x, gamma, dy, eps):
     return [("dx", dx, DDOF1), ("dgamma", (dy * xhat).sum(axis=axes), DDOF1)]
 
 
+AXIS0 = ("batch norm in a conv net averages over N, H and W per channel (axis=(0, 2, 3)), you averaged over "
+         "axis 0 only (BatchNorm1d's habit), which gives every pixel (c, h, w) a mean and variance of its own")
+
+
+def _bn_axis0(x, gamma, dy, eps):
+    """The right formulas with BatchNorm1d's statistics, over axis 0 only (the backward's means over 0 or (0, 2, 3)),
+    and its dgamma and dbeta summed over axis 0 only: (C, H, W), recognised by their shape."""
+    s = 1 / np.sqrt(x.var(axis=0) + eps)
+    xhat, dxhat = (x - x.mean(axis=0)) * s, dy * gamma.reshape(1, -1, 1, 1)
+    means = [(dxhat.mean(axis=a, keepdims=True), (dxhat * xhat).mean(axis=a, keepdims=True)) for a in (0, (0, 2, 3))]
+    return [("dx", s * (dxhat - m - xhat * v), AXIS0) for m, v in means] + [
+        ("dgamma", (dy * xhat).sum(axis=(0, 2, 3)), AXIS0), ("dgamma", (dy * xhat).sum(axis=0), AXIS0),
+        ("dbeta", dy.sum(axis=0), AXIS0)]
+
+
 def _maxpool_wrong(x, dy, kernel_size=2, stride=2, padding=0):
     k, s, p = kernel_size, stride, padding
     cols = np.broadcast_to(dy.transpose(1, 0, 2, 3)[:, None, None], (x.shape[1], k, k) + dy.transpose(1, 0, 2, 3).shape[1:])
@@ -221,8 +237,15 @@ def _grouped_wrong(x, W, dy, groups=4):
     for g in range(groups):
         h = (g + 1) % groups
         shifted[:, h * C // groups:(h + 1) * C // groups] = right["dx"][:, g * C // groups:(g + 1) * C // groups]
-    return [("dx", shifted, "each group's dx is right but lands in another group's channels: group g's input "
-                            "channels are g*C/G ... (g+1)*C/G - 1, the same slice the forward read")]
+    wrong = [("dx", shifted, "each group's dx is right but lands in another group's channels: group g's input "
+                             "channels are g*C/G ... (g+1)*C/G - 1, the same slice the forward read")]
+    if C < O:  # dy and W sliced like x, by C/G: a grouped convolution of W's first C filters and dy's first C channels
+        by_input = _grouped_reference(x, W[:C], dy[:, :C], groups)
+        hint = (f"you sliced dy and W by the input channels' groups (C/G = {C // groups} each); dy's groups are of "
+                f"the OUTPUT channels: group g's filters and dy's channels are g*O/G ... (g+1)*O/G - 1 (O/G = "
+                f"{O // groups}), its input channels g*C/G ... (g+1)*C/G - 1")
+        wrong += [("dx", by_input["dx"], hint), ("dW", np.concatenate([by_input["dW"], 0 * W[C:]]), hint)]
+    return wrong
 
 
 # ----------------------------------------------------------------------------- patterns
@@ -321,13 +344,13 @@ def _maxpool_rules(fn, kernel_size=2, stride=2, padding=0):
 
 EXERCISES = {
     "relu": dict(forward=relu, grads=("dx",), cases=[{}],
-                 inputs=lambda rng: [_away_from_zero(rng, (3, 4, 5))],
+                 inputs=lambda rng: [_away_from_zero(rng, (3, 4, 5))], kinks=lambda x: {"ReLU": x > 0},
                  reference=_relu_reference, wrong=_relu_wrong, pattern=_relu_pattern,
                  general={"dx": "dx = dy where x > 0, and 0 elsewhere"}),
     "linear": dict(forward=linear, grads=("dx", "dW", "db"), cases=[{}],
                    inputs=lambda rng: [rng.standard_normal((4, 3)), rng.standard_normal((5, 3)),
                                        rng.standard_normal(5)],
-                   reference=_linear_reference, wrong=_linear_wrong,
+                   reference=_linear_reference, wrong=_linear_wrong, smooth=True,
                    general={"dx": "y = x @ W.T, so dx = dy @ W (shape (N, IN))",
                             "dW": "y = x @ W.T, so dW = dy.T @ x (shape (OUT, IN))",
                             "db": "b is added to every row, so db = dy summed over the batch"}),
@@ -336,7 +359,7 @@ EXERCISES = {
                    inputs=lambda rng: [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)) / 3,
                                        rng.standard_normal(4)],
                    reference=_conv_reference, wrong=_conv_wrong,
-                   pattern=_conv_pattern,
+                   pattern=_conv_pattern, smooth=True,
                    general={"dx": lambda case: "Y_row = W_row @ X_col, so dX_col = W_row.T @ dY_row, then col2im "
                                   "back to (N, C, H, W)" + ("; the stride-1 case passes, so check the stride and "
                                                             "padding you pass to col2im" if case.get("stride", 1) > 1
@@ -346,7 +369,7 @@ EXERCISES = {
     "batchnorm": dict(forward=batchnorm, grads=("dx", "dgamma", "dbeta"), cases=[{}],
                       inputs=lambda rng: [_bn_input(rng, (4, 3, 2, 3)), 1 + 0.3 * rng.standard_normal(3),
                                           0.5 * rng.standard_normal(3)],
-                      reference=_bn_reference, wrong=_bn_wrong, pattern=_bn_pattern,
+                      reference=_bn_reference, wrong=_bn_wrong, pattern=_bn_pattern, smooth=True,
                       alone={"dx": "dgamma and dbeta are right, so xhat and dy are right: look at the two terms "
                                    "the batch statistics add to dx"},
                       general={"dx": "dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), means "
@@ -357,12 +380,14 @@ EXERCISES = {
                                                            dict(kernel_size=3, stride=2, padding=1)],
                     inputs=lambda rng: [rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 10.0],  # no ties
                     reference=_maxpool_reference, wrong=_maxpool_wrong, rules=_maxpool_rules,
+                    kinks=lambda x, kernel_size, stride, padding: {"max-pool": maxpool_forward(  # each window's winner
+                        x, (kernel_size,) * 2, (stride,) * 2, (padding,) * 2)[1][0]},
                     general={"dx": lambda case: "each window's dy goes to the position of the window's maximum "
                              "(0 elsewhere); padding never wins" + ("; where windows overlap (this case), "
                              "their gradients ADD" if case["kernel_size"] > case["stride"] else "")}),
-    "grouped_conv2d": dict(forward=grouped_conv2d, grads=("dx", "dW"), cases=[dict(groups=4)],
-                           inputs=lambda rng: [rng.standard_normal((2, 8, 5, 5)), rng.standard_normal((8, 2, 3, 3)) / 3],
-                           reference=_grouped_reference, wrong=_grouped_wrong,
+    "grouped_conv2d": dict(forward=grouped_conv2d, grads=("dx", "dW"), cases=[dict(groups=2)],  # C = 4 != O = 6
+                           inputs=lambda rng: [rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((6, 2, 3, 3)) / 3],
+                           reference=_grouped_reference, wrong=_grouped_wrong, smooth=True,
                            general={"dx": "group g is an ordinary convolution: input channels g*C/G ... (g+1)*C/G - 1, "
                                           "filters g*O/G ... (g+1)*O/G - 1 and the same channels of dy; dx is the "
                                           "G groups' dx side by side along the channels",

@@ -86,8 +86,9 @@ def _verdict(row, tol):
     if row["error"] != row["error"]:  # nan: nothing could be measured
         verdict = "FAIL (not measured: every difference straddles a kink)"
     if len(row.get("steps", ())) > 1:
-        seen = row.get("straddled")
-        why = f"the step eps straddles a kink in {seen}" if seen else "a kink?"
+        seen, watched = row.get("straddled"), row.get("watched")  # watched: None (not known), [] (smooth)
+        why = (f"the step eps straddles a kink in {seen}" if seen else "a kink?" if watched is None else
+               f"{'no kink within the step' if watched else 'a smooth function, no kink'}: the gradient is wrong")
         verdict += f"  (re-measured with eps/10 and eps*10: {why})"
     return verdict
 
@@ -119,20 +120,21 @@ def relative_error(analytic, numeric, floor=0.0):
 class KinkWatch:
     """Where a module's kinks are: the sign of every ReLU input, the winner of every max-pool window.
 
-    It shadows the forward of each ReLU and MaxPool2d of ``module`` (the checker's own copy) with
-    one that also notes that pattern. ``remember()`` keeps the last forward's as the reference;
-    ``crossed()`` names the first layer whose pattern the last forward changed ('' if none): a
-    nudge that did that straddled a kink. ``KinkWatch(None)`` watches nothing.
+    It shadows the forward of each ReLU and MaxPool2d of ``module`` (the checker's own copy) with one that
+    also notes that pattern; ``watched`` names them ([]: a smooth module; None: ``KinkWatch(None)``, which
+    knows nothing). ``remember()`` keeps the last forward's as the reference; ``crossed()`` names the first
+    layer whose pattern the last forward changed ('' if none): a nudge that did that straddled a kink.
     """
 
     def __init__(self, module):
-        self.now, self.reference = {}, {}
+        self.now, self.reference, self.watched = {}, {}, None if module is None else []
         for layer in module.modules() if module is not None else ():
             if isinstance(layer, (ReLU, MaxPool2d)):
                 self._watch(layer)
 
     def _watch(self, layer):
         forward, name = type(layer).forward.__get__(layer), layer._describe()
+        self.watched.append(name)
 
         def watching_forward(x):
             self.now[name] = _kink_pattern(layer, x)
@@ -236,7 +238,7 @@ def _check_tensor(name, array, analytic, loss_fn, rng, eps, max_entries, mode, t
         worst = tuple(int(v) for v in np.unravel_index(idx[worst_k], shape))
     return dict(tensor=name, shape=shape, checked=len(idx), error=error, worst=worst, analytic=a,
                 numeric=numeric, steps=steps, straddled=straddled, kinks=sorted(set(kinks[~counted])),
-                not_counted=int((~counted).sum()))
+                not_counted=int((~counted).sum()), watched=watch.watched)
 
 
 def _check_direction(name, array, analytic, loss_fn, rng, eps, tol, watch):
@@ -258,7 +260,7 @@ def _check_direction(name, array, analytic, loss_fn, rng, eps, tol, watch):
     error = float("nan") if kinks[0] else relative_error(a, numeric, typical)
     return dict(tensor=name, shape=shape, checked="1 dir", error=error, worst="-", analytic=a, numeric=numeric,
                 steps=steps, straddled=straddled, kinks=sorted(set(discarded)), discarded=len(discarded),
-                not_counted=int(bool(kinks[0])))
+                not_counted=int(bool(kinks[0])), watched=watch.watched)
 
 
 def _seconds(fn):
@@ -364,12 +366,12 @@ def check_module(module, x, seed=0, eps=1e-6, tol=1e-6, max_entries=200, mode="a
     return GradcheckResult(name, rows, tol, mode, why)
 
 
-def check_function(forward, backward, *inputs, names=None, seed=0, eps=1e-6, tol=1e-6, max_entries=200):
+def check_function(forward, backward, *inputs, names=None, seed=0, eps=1e-6, tol=1e-6, max_entries=200, watch=None):
     """Check a plain function pair: ``forward(*inputs) -> y`` and ``backward(g) -> grads``.
 
-    ``backward`` receives the upstream gradient g (same shape as y) and returns the
-    gradients of the inputs, one per input, in order (a single array if there is one
-    input). It may rely on whatever ``forward`` computed last. Inputs are copied to float64.
+    ``backward`` receives the upstream gradient g (same shape as y) and returns the gradients of the inputs, one
+    per input, in order (a single array if there is one input). It may rely on whatever ``forward`` computed last.
+    Inputs are copied to float64. ``watch`` (optional): the forward's kinks, as a KinkWatch knows a module's.
     """
     inputs = [xp_of(a).array(a, dtype=np.float64) for a in inputs]
     names = names or ([f"input{i}" for i in range(len(inputs))] if len(inputs) > 1 else ["input"])
@@ -393,6 +395,6 @@ def check_function(forward, backward, *inputs, names=None, seed=0, eps=1e-6, tol
     def loss():
         return float(xp.sum(forward(*inputs) * g))
 
-    rows = [_check_tensor(n, a, an, loss, rng, eps, max_entries, "entries", tol)
+    rows = [_check_tensor(n, a, an, loss, rng, eps, max_entries, "entries", tol, watch)
             for n, a, an in zip(names, inputs, analytic)]
     return GradcheckResult(getattr(forward, "__name__", "function"), rows, tol)

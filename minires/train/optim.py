@@ -45,6 +45,10 @@ class SGD:
 
     Note the velocity holds gradients, not steps: lr multiplies at the end (this is PyTorch's
     convention, and why changing lr mid-training takes effect at once).
+
+    A parameter whose ``requires_grad`` is False (``Module.freeze``) is skipped: no update, no weight
+    decay, no velocity, as PyTorch skips one without a gradient; so ``SGD(model.parameters())``
+    trains only what is not frozen, and a parameter unfrozen later starts its velocity then.
     """
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0):
@@ -115,6 +119,8 @@ class SGD:
             self._check_grad(i, p)
         lr, momentum, dampening, wd = self._lr, self.momentum, self.dampening, self.weight_decay
         for i, p in enumerate(self.params):
+            if not getattr(p, "requires_grad", True):
+                continue                                  # frozen: not trained
             g = p.grad
             if wd != 0:
                 g = g + wd * p.data
@@ -140,7 +146,11 @@ class SGD:
                  "weight_decay": self.weight_decay, "nesterov": self.nesterov,
                  "dampening": self.dampening, "step_count": self.step_count,
                  "n_params": len(self.params)}
-        buffers = [] if self.buffers[0] is None else [to_numpy(b).copy() for b in self.buffers]
+        # A frozen parameter has no velocity yet: saved as zeros (after a resume its first step
+        # starts the velocity at (1 - dampening) * g, which is g without dampening).
+        buffers = [] if all(b is None for b in self.buffers) else [
+            to_numpy(xp_of(p.data).zeros_like(p.data) if b is None else b).copy()
+            for p, b in zip(self.params, self.buffers)]
         return {"hyper": hyper, "buffers": buffers}
 
     def load_state_dict(self, state):

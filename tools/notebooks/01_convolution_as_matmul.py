@@ -197,6 +197,15 @@ print("same matrix as the loops:", np.array_equal(col.reshape(9, 16), cols))
 # `xp.matmul`; for $G = 1$ that is exactly our product. (`xp` is NumPy, or CuPy on a GPU:
 # notebook 10.) It returns the output and a *cache*, what the backward will need (notebook 2).
 
+# %% [markdown]
+# The product's shapes for a real layer, the first 3x3 convolution of ResNet-18's second stage,
+# found by running it (`draw_conv_matmul`): the weights as rows, the image's windows as columns.
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_conv_matmul();
+
 # %%
 print(inspect.getsource(conv_forward))
 

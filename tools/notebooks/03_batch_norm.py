@@ -41,6 +41,15 @@ rng = np.random.default_rng(0)
 #
 # A batch whose three channels have very different offsets and spreads:
 
+# %% [markdown]
+# Each channel's values before and after normalisation, from `batchnorm_forward` with the
+# layer's own batch mean and variance (`draw_batch_norm`).
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_batch_norm();
+
 # %%
 N, C, H, W = 8, 3, 4, 4
 offsets, spreads = np.array([3.0, -1.0, 0.5]), np.array([2.0, 0.5, 1.0])

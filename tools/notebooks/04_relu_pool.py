@@ -78,6 +78,15 @@ for x0 in [-0.5, 0.0, 0.5]:
 # the convolution, now on $(N, C, H, W)$ as it is (so each channel is pooled separately), and
 # the maximum is taken over the $K_H K_W$ window entries:
 
+# %% [markdown]
+# Where the gradient goes: `relu_backward` passes it where the input was positive, and
+# `maxpool_backward` sends each window's gradient to its winner (`draw_relu_maxpool`).
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_relu_maxpool();
+
 # %%
 def maxpool_forward(x, k, stride, padding):
     """x (N, C, H, W) -> y (N, C, OH, OW), and the winner of each window (its index 0..k*k-1)."""

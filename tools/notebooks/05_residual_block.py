@@ -18,7 +18,8 @@
 # 1. write the basic block from `minires.nn` layers, with a backward of four lines in which
 #    the gradient splits into the two paths and is summed;
 # 2. gradient-check it, and watch a forgotten shortcut gradient get caught;
-# 3. measure gradient norms layer by layer in a deep plain stack and a deep residual stack at
+# 3. check it against the library's `minires.models.BasicBlock`, forward and backward;
+# 4. measure gradient norms layer by layer in a deep plain stack and a deep residual stack at
 #    initialisation, and see what the shortcut does for them.
 
 # %%
@@ -47,6 +48,16 @@ nn.manual_seed(0)
 # An empty `nn.Sequential()` is the identity (its forward returns $x$, its backward returns
 # $g$), so both shortcuts have the same code. (`batch_norm=False` is only for the experiment at
 # the end of this notebook; the placeholder norm is an empty `Sequential` too.)
+
+# %% [markdown]
+# ResNet-34's basic blocks drawn from `minires.models.resnet34`'s own modules, in the order their
+# forward calls them, with the output shapes of a forward on a 224 x 224 image (`draw_basic_block`):
+# an identity block, and the first block of a stage, whose shortcut is a projection.
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_basic_block();
 
 # %%
 class BasicBlock(nn.Module):
@@ -107,6 +118,68 @@ print(check_module(ForgetfulBlock(4, 4), rng.standard_normal((2, 4, 6, 6)), max_
 # Every parameter's gradient is still right (they only see the main path), and the input's
 # gradient is wrong. A check of the parameters alone would have missed it; in a network, the
 # blocks *below* this one would then all receive wrong gradients.
+#
+# ## The library's block
+#
+# `minires.models.BasicBlock`, the block the ResNets of notebooks 6 to 9 are built from, is this
+# block under other names. Build one of each kind with the same shapes, copy our block's
+# parameters and batch-norm statistics into it, and run both on the same input and the same
+# upstream gradient, in training mode. The two state dicts hold the same layers in the same
+# order, so their entries pair one for one (the pairs are printed for the projection block):
+
+# %% [markdown]
+# The paper's CIFAR nets offer two shortcuts where the shape changes: option A pads the new
+# channels with zeros and has no parameters, option B is a projection. Each drawn as the matrix from
+# input to output channels, measured on `resnet20`'s shortcut with one-hot inputs
+# (`draw_shortcut_options`):
+
+# %%
+diagrams.draw_shortcut_options();
+
+# %%
+import minires.models
+from minires.models import projection
+
+rng_lib = np.random.default_rng(1)   # its own generator: the cells below draw what they drew before
+for c_in, c_out, stride in [(4, 4, 1), (4, 8, 2)]:
+    ours = BasicBlock(c_in, c_out, stride)
+    downsample = None if stride == 1 and c_in == c_out else projection(c_in, c_out, stride)
+    library = minires.models.BasicBlock(c_in, c_out, stride, downsample=downsample)
+    names = dict(zip(ours.state_dict(), library.state_dict()))     # our key -> the library's key
+    library.load_state_dict({names[k]: v for k, v in ours.state_dict().items()})
+    if downsample is not None:
+        layers = {k.rsplit(".", 1)[0]: v.rsplit(".", 1)[0] for k, v in names.items()}
+        print("our layer -> the library's:", ", ".join(f"{k} -> {v}" for k, v in layers.items()))
+
+    x = rng_lib.standard_normal((2, c_in, 6, 6)).astype(np.float32)
+    y_ours, y_library = ours(x.copy()), library(x.copy())
+    dy = rng_lib.standard_normal(y_ours.shape).astype(np.float32)
+    ours.zero_grad()
+    library.zero_grad()
+    dx_ours, dx_library = ours.backward(dy.copy()), library.backward(dy.copy())
+    theirs = dict(library.named_parameters())
+    diff = {"output": np.abs(y_ours - y_library).max(), "input gradient": np.abs(dx_ours - dx_library).max(),
+            "parameter gradients": max(np.abs(p.grad - theirs[names[n]].grad).max()
+                                       for n, p in ours.named_parameters())}
+    print(f"{c_in} -> {c_out} channels, stride {stride}: largest difference, "
+          + ", ".join(f"{k} {float(v):.1e}" for k, v in diff.items()))
+    assert max(diff.values()) < 1e-5
+
+# %% [markdown]
+# The printed differences are the largest over every entry of the output and of every gradient:
+# the two blocks compute the same thing, and the library's backward,
+# `minires/models/blocks.py:BasicBlock.backward`, is ours with the `Sequential` written out layer
+# by layer. What the library's version adds is fit, not arithmetic:
+#
+# * **torchvision's names** (`conv1`, `bn1`, `conv2`, `bn2`, `downsample`), so its state-dict keys
+#   are torchvision's and published weights load name for name (notebook 11);
+# * **the shortcut handed in** (`downsample`, None for the identity), so a network chooses it: a
+#   projection in the ImageNet ResNets (notebook 6), the paper's parameter-free option A
+#   (`ShortcutA`) in the CIFAR ones;
+# * **`residual=False`**, which drops the shortcut: the plain twin of notebook 9's degradation
+#   experiment;
+# * **memory**: on its fast path, batch norm, ReLU and the sum write over arrays no layer kept
+#   for its backward (the module docstring of `minires/models/blocks.py` gives the rule).
 #
 # ## Gradients in deep stacks at initialisation
 #
@@ -180,13 +253,14 @@ for (kind, bn), n in norms.items():
 # * **Without batch norm** the plain stack's gradients **vanish**: each layer passes back only a
 #   fraction of what it receives (PyTorch's default initialisation draws weights with variance
 #   $1/(3\,\mathrm{fan\_in})$ where a ReLU layer needs $2/\mathrm{fan\_in}$ to keep the scale, so each
-#   layer shrinks signals by about $\sqrt{1/6} \approx 0.4$), and after 30 layers the first convolution gets about
-#   $10^{-11}$ of the last one's gradient: it would not learn at all. In the residual stack every
-#   convolution gets a gradient of the same size, because every block's input gradient contains
-#   the one from above, unchanged.
+#   layer shrinks signals by about $\sqrt{1/6} \approx 0.4$), and after 30 layers the first
+#   convolution gets a minute fraction of the last one's gradient (the first line printed under
+#   the plots): it would not learn at all. In the residual stack every convolution gets a
+#   gradient of about the same size, because every block's input gradient contains the one from
+#   above, unchanged.
 # * **With batch norm** the plain stack does not vanish; its gradients *grow* towards the input
-#   (by about $10^2$ over 30 layers here). Batch norm keeps the forward signals at a healthy scale,
-#   but the backward is still a product of 30 Jacobians, and it drifts geometrically; this
+#   (by the factor printed for it under the plots). Batch norm keeps the forward signals at a
+#   healthy scale, but the backward is still a product of 30 Jacobians, and it drifts geometrically; this
 #   explosion at initialisation is a known property of deep batch-normalised plain networks
 #   (Yang et al., 2019). The residual stack stays within a small factor from end to end.
 #

@@ -45,6 +45,22 @@ for name, model in models.items():
 # First the arithmetic, then the network's own answer: we run the stem and each stage in turn
 # on a zero image and print what comes out.
 
+# %% [markdown]
+# ResNet-34, drawn from `minires.models.resnet34` and one forward pass: every block, solid
+# shortcuts where the shape stays, dashed ones where it changes, each stage's output shape
+# (`draw_resnet34`). The same for ResNet-50 with bottlenecks, and for the paper's CIFAR ResNet-20:
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_resnet34();
+
+# %%
+diagrams.draw_resnet50();
+
+# %%
+diagrams.draw_resnet20();
+
 # %%
 def out_size(n, k, s, p):
     return (n + 2 * p - k) // s + 1
@@ -85,10 +101,11 @@ print(minires.summary(models["ResNet-18"], (3, 224, 224), depth=2))
 #
 # Each row of the paper's table is a stage: its output size, and its block written as a stack
 # of convolutions ("3x3, 64" means a 3x3 convolution with 64 output channels) times the number
-# of blocks. Below, every entry is read off the model objects: the kernel and channel count of
-# each convolution in the stage's first block, the number of blocks, and the output size from
-# a forward pass. The last row counts multiply-adds for one 224x224 image: every output element
-# of a convolution costs $C_{in} \cdot k_h \cdot k_w$ multiply-adds, so a convolution costs
+# of blocks. Below, every entry is read off the model objects: the kernel, channels and stride
+# of the stem's convolution and max-pool, the kernel and channel count of each convolution in a
+# stage's first block, the number of blocks, and the output size from a forward pass. The last
+# row counts multiply-adds for one 224x224 image: every output element of a convolution costs
+# $C_{in} \cdot k_h \cdot k_w$ multiply-adds, so a convolution costs
 #
 # $$ \text{mult-adds} = N \cdot C_{out} \cdot H_{out} \cdot W_{out} \cdot C_{in} \cdot k_h k_w , $$
 #
@@ -126,11 +143,18 @@ def block_recipe(block):
     return " / ".join(f"{c.kernel_size[0]}x{c.kernel_size[1]}, {c.out_channels}" for c in convs)
 
 
+def stem_recipe(model):
+    """'7x7, 64, /2; 3x3 max pool, /2': the stem's convolution and max-pool, read off the model."""
+    conv, pool = model.conv1, model.maxpool
+    return (f"{conv.kernel_size[0]}x{conv.kernel_size[1]}, {conv.out_channels}, /{conv.stride[0]}; "
+            f"{pool.kernel_size[0]}x{pool.kernel_size[1]} max pool, /{pool.stride[0]}")
+
+
 rows = {"stem": [], "layer1": [], "layer2": [], "layer3": [], "layer4": [], "mult-adds": []}
 for name, model in models.items():
-    rows["stem"].append("7x7, 64, /2; 3x3 max pool, /2 -> 56x56")
     with nn.no_grad():
         x = model.maxpool(model.relu(model.bn1(model.conv1(np.zeros((1, 3, 224, 224), np.float32)))))
+        rows["stem"].append(f"{stem_recipe(model)} -> {x.shape[2]}x{x.shape[3]}")
         for i, stage in enumerate(model.stages(), 1):
             x = stage(x)
             rows[f"layer{i}"].append(f"[{block_recipe(stage[0])}] x {len(stage)}  -> {x.shape[2]}x{x.shape[3]}")
@@ -142,8 +166,8 @@ for row, cells in rows.items():
 
 # %% [markdown]
 # The paper's Table 1 gives 1.8, 3.6 and 3.8 billion "FLOPs" (it means multiply-adds) for
-# ResNet-18, 34 and 50. The first two agree. Our ResNet-50 comes out at about 4.1: it is
-# torchvision's "v1.5", which puts the stride of a downsampling bottleneck on its 3x3
+# ResNet-18, 34 and 50. The first two agree. Our ResNet-50 comes out higher (the table's last
+# row): it is torchvision's "v1.5", which puts the stride of a downsampling bottleneck on its 3x3
 # convolution instead of on the first 1x1 (slightly more accurate, and the 1x1 now runs at the
 # full resolution). `resnet50_v1` is the paper's original, and it gives the paper's number:
 
@@ -161,6 +185,13 @@ print(f"ResNet-50 v1 (stride on the first 1x1): {conv_mult_adds(resnet50_v1()) /
 # the paper's Figure 3 draws the shortcut dashed: torchvision (and the paper's option B) then
 # uses a *projection*, a 1x1 convolution with the block's stride followed by batch norm. In
 # minires it is the block's `downsample` attribute (None means identity). Which blocks have one?
+
+# %% [markdown]
+# How much of the image one output sees, stage after stage along ResNet-18's main path, computed
+# from the kernels and strides (`draw_receptive_field`):
+
+# %%
+diagrams.draw_receptive_field();
 
 # %%
 for name, model in models.items():
@@ -249,7 +280,7 @@ assert (w_basic, w_bottle) == (1_179_648, 69_632)
 
 # %% [markdown]
 # Both blocks map a $(N, 256, H, W)$ input to an output of the same shape, and at stride 1
-# each weight is used once per output pixel, so the multiply-adds are in the same 17:1 ratio.
+# each weight is used once per output pixel, so the multiply-adds are in the same ratio as the weights.
 # Check with a forward pass on a 14x14 map (ResNet-50's `layer3` size):
 
 # %%

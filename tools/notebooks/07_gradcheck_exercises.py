@@ -232,6 +232,9 @@ results["maxpool"] = ex.check_maxpool(maxpool_backward)
 # %% [markdown]
 # ## Exercise 7: the block with a projection ("dashed") shortcut
 #
+# (Notebooks 5 and 6 show this block; notebook 13 shows what a stride-2 $1 \times 1$ convolution
+# reads and skips, which your shortcut's backward must undo.)
+#
 # Where a stage begins, the block halves the size and changes the number of channels, so $x$
 # cannot be added as it is. The paper's option B projects it: a $1 \times 1$ convolution of
 # stride 2 and its own batch norm (the dashed arrows of the paper's Figure 3, notebook 6):
@@ -273,6 +276,9 @@ results["projection_block"] = ex.check_projection_block(projection_block_backwar
 
 # %% [markdown]
 # ## Exercise 8: a grouped convolution
+#
+# (Read notebook 13, "Bottlenecks, v1 and v1.5, groups and ResNeXt", first: it explains groups,
+# and the book puts it before this chapter.)
 #
 # `ex.grouped_conv2d(x, W, groups)`: a $3 \times 3$ convolution, stride 1, padding 1, no bias, whose
 # $C$ input channels and $O$ filters are split into `groups` $G$ groups; filter group $g$ sees only

@@ -73,6 +73,15 @@ print("y", y.shape, y.dtype, y[:16])
 #
 # (The same run from a terminal: `minires train --epochs 6 --out runs/digits`.)
 
+# %% [markdown]
+# The learning rate over a run for each schedule `minires train` offers, from
+# `minires.train.optim.make_schedule` itself (`draw_lr_schedules`); this run uses the cosine.
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_lr_schedules();
+
 # %%
 out = os.path.join(tempfile.mkdtemp(), "digits-run")
 step_losses = []

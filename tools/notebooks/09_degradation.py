@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,6 +37,12 @@ from minires.teach.experiments import degradation, plot_degradation
 from minires.models import BasicBlock, CifarResNet
 from minires.zoo import get_model
 from minires.viz import plot_grad_norms
+
+# The repository's root: the first folder, from here upwards, that holds tests/fixtures. The
+# notebook runs from tutorials/ or from the book's docs/chapters/, and paths built from ROOT
+# work from both.
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures").is_dir())
+print("repository root:", ROOT)
 
 # %% [markdown]
 # ## Plain and residual twins
@@ -141,7 +148,8 @@ for kind, v in result["verdict"].items():
 # ![degradation on the digits, 20 to 56 layers](results/degradation-digits/degradation.png)
 
 # %%
-with open(os.path.join("results", "degradation-digits", "degradation.json")) as f:
+FULL_RUN = ROOT / "tutorials" / "results" / "degradation-digits" / "degradation.json"
+with open(FULL_RUN) as f:
     full = json.load(f)
 print(full["summary"])
 
@@ -224,6 +232,15 @@ print("plain32's training error in evaluation mode at steps 350, 400, 450: "
 # net's optimiser faces: the norm of the loss's gradient with respect to each convolution's
 # weights, input side first.
 
+# %% [markdown]
+# Each layer's weight-gradient norm at initialisation, from one backward of a plain 56-layer net
+# and of ResNet-56 (`draw_gradient_norms`):
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_gradient_norms();
+
 # %%
 train_set, _ = load_dataset("digits")
 x, y = next(iter(batches(train_set, 64, rng=0)))
@@ -243,12 +260,27 @@ plot_grad_norms(norms, title="||dL/dW|| of each convolution at initialisation")
 plt.show()
 
 # %% [markdown]
-# In plain-56 the gradient *grows* toward the input: the ratio printed for it, from the first
-# convolution to the last, dwarfs the others, while the residual nets stay close to 1 (notebook 5 measured
-# the same effect on a stack of blocks). One learning rate for all layers then suits none of
-# them. Exploding gradients in deep batch-normalised plain nets were later analysed by Yang et al.
-# (2019, "A mean field theory of batch normalization"). The identity shortcuts give the gradient a
-# path around every block, and the problem does not arise.
+# The ratio (first convolution's gradient over the last one's) says how much larger the
+# gradient is at the input end than at the output end. How does it change from 20 to 56 layers,
+# for each kind of net? The sentence is built from the ratios above:
+
+# %%
+ratio = {name: n[0][1] / n[-1][1] for name, n in norms.items()}
+growth = {kind: ratio[f"{kind}56"] / ratio[f"{kind}20"] for kind in ("plain", "resnet")}
+print(f"From 20 to 56 layers the plain nets' ratio grows {growth['plain']:.0f}-fold "
+      f"({ratio['plain20']:.1f} to {ratio['plain56']:.0f}), the residual nets' {growth['resnet']:.1f}-fold "
+      f"({ratio['resnet20']:.1f} to {ratio['resnet56']:.1f}), while the depth grows {56 / 20:.1f}-fold.")
+print(f"At 56 layers the plain net's ratio is {ratio['plain56'] / ratio['resnet56']:.0f} times the residual net's.")
+
+# %% [markdown]
+# In plain-56 the gradient *grows* toward the input: its ratio dwarfs the others. The residual
+# nets' gradients are larger at the input end too, and more so at 56 layers than at 20, but the
+# plain nets' ratio grows with depth much faster than the residual nets', as the sentence above
+# says with this run's numbers (notebook 5 measured the same effect on a stack of blocks). In
+# plain-56, one learning rate for all layers then suits none of them. Exploding gradients in
+# deep batch-normalised plain nets were later analysed by Yang et al. (2019, "A mean field theory
+# of batch normalization"). The identity shortcuts give the gradient a path around every block,
+# and the growth no longer compounds layer after layer.
 #
 # **Try it**: `minires experiment degradation --data cifar10` (with CIFAR-10 downloaded) for
 # the paper's setting; `--lr 0.02` or `--weight-decay 1e-4`; deeper: `--depths 20 110`.

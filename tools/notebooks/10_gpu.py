@@ -55,13 +55,37 @@ print(f"a: {type(a).__module__}.{type(a).__name__} on {device_of(a)};  "
 print("(b @ b.T) back on the CPU:\n", to_numpy(b @ b.T))
 
 # %% [markdown]
-# In a layer, the switch is one line. ReLU's forward, and the heart of `Conv2d.forward` (the
-# im2col matrix times the filters, notebook 1):
+# In a layer, the switch is one line. `ReLU.forward` checks its input and hands it to the
+# textbook function `minires/nn/activation.py:relu_forward` (or to the engine's fast path, which
+# saves memory and asks `xp_of` the same way); that function asks its input for its module and
+# calls that module's `maximum`. `Conv2d.forward` does the same with
+# `minires/nn/conv.py:conv_forward`, whose lines with `xp` are printed last: the module is asked
+# once, and the im2col matrix times the filters (notebook 1) is `xp.matmul`.
 
 # %%
+from minires.nn.activation import relu_forward
+from minires.nn.conv import conv_forward
+
 print(inspect.getsource(nn.ReLU.forward))
-conv_source = inspect.getsource(nn.Conv2d.forward).splitlines()
-print("\n".join(line for line in conv_source if "xp" in line))
+print(inspect.getsource(relu_forward))
+xp_lines = [line for line in inspect.getsource(conv_forward).splitlines() if "xp" in line]
+assert xp_lines, "conv_forward no longer uses xp: update this cell and its text"
+print("conv_forward, its lines with xp:")
+print("\n".join(xp_lines))
+
+# %% [markdown]
+# The same line, given a NumPy array and (where there is a GPU) a CuPy one: `xp_of(x)` names the
+# module, and `relu_forward` returns an array of that module, computed where the input lives.
+
+# %%
+for where in ["cpu", "cuda"] if GPU else ["cpu"]:
+    xd = to_device(np.array([-1.5, 0.0, 2.0], dtype=np.float32), where)
+    y, mask = relu_forward(xd)
+    print(f"x on {where}: xp_of(x) is {xp_of(xd).__name__}, so the line calls {xp_of(xd).__name__}.maximum; "
+          f"relu_forward(x) gives a {type(y).__module__}.{type(y).__name__} on {device_of(y)}: {to_numpy(y)}")
+if not GPU:
+    print("x on cuda: not run here (no GPU). Given a CuPy array, xp_of(x) is cupy, the same line calls\n"
+          "cupy.maximum, and the result is a cupy.ndarray in GPU memory; no line of relu_forward changes.")
 
 # %% [markdown]
 # `x > 0`, `x.reshape`, `x.transpose` and `@` are methods and operators of the array itself,

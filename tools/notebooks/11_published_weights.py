@@ -26,6 +26,7 @@ import os
 import pickle
 import pickletools
 import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,15 +37,21 @@ from minires.predict import classify, load_pretrained
 from minires.predict.preprocess import load_image, preprocess_imagenet
 from minires.weights import WeightsError, detect_format, load_weights, save_weights
 
-REAL = "resnet18-f37072fd.pth"
-if os.path.exists(REAL):
+# The repository's root: the first folder, from here upwards, that holds tests/fixtures. The
+# notebook runs from tutorials/ or from the book's docs/chapters/, and paths built from ROOT
+# work from both.
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures").is_dir())
+print("repository root:", ROOT)
+
+REAL = ROOT / "tutorials" / "resnet18-f37072fd.pth"
+if REAL.exists():
     weights, real = REAL, True
-    print(f"using the published weights {REAL}")
+    print(f"using the published weights {REAL.name}")
 else:
     nn.manual_seed(0)
     weights, real = os.path.join(tempfile.mkdtemp(), "resnet18-random.safetensors"), False
     save_weights(weights, resnet18().state_dict())
-    print(f"{REAL} is not in this folder: using a stand-in, {os.path.basename(weights)}, a randomly\n"
+    print(f"{REAL.name} is not in tutorials/: using a stand-in, {os.path.basename(weights)}, a randomly\n"
           "initialised ResNet-18. Its predictions below are MEANINGLESS (the weights were never trained).")
 
 # %% [markdown]
@@ -81,7 +88,7 @@ print("names only in the file:", sorted(theirs - ours), " only in the model:", s
 # %%
 import zipfile
 
-TORCH_FILE = os.path.join("..", "tests", "fixtures", "predict", "resnet20-cifar.pth")
+TORCH_FILE = ROOT / "tests" / "fixtures" / "predict" / "resnet20-cifar.pth"
 print(detect_format(TORCH_FILE), zipfile.ZipFile(TORCH_FILE).namelist()[:5], "...")
 small = load_weights(TORCH_FILE)
 print(f"{len(small)} arrays, e.g. layer3.0.conv1.weight {small['layer3.0.conv1.weight'].shape}, "
@@ -106,7 +113,7 @@ print(type(model).__name__, "training mode:", model.training, " classes:", model
 # synthetic picture from the tests (any photo will do: `load_image("cat.jpg")`).
 
 # %%
-IMAGE = os.path.join("..", "tests", "fixtures", "predict", "image.png")
+IMAGE = ROOT / "tests" / "fixtures" / "predict" / "image.png"
 image = load_image(IMAGE)
 x = preprocess_imagenet(image)
 print("image", image.size, image.mode, "-> network input", x.shape, x.dtype)

@@ -93,6 +93,15 @@ print("the same images:", sorted(np.concatenate(firsts).tolist()) == sorted(orde
 #
 # Here it is, with the ranks as a list of arrays in this process:
 
+# %% [markdown]
+# Simulated ranks, each with its shard from `DistributedSampler`, their gradients averaged by
+# `average_gradients` (`draw_all_reduce`): the average is the gradient of the whole batch.
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_all_reduce();
+
 # %%
 def ring_allreduce(grads):
     """Sum a list of W equal-shaped 1-D arrays with a ring all-reduce; returns (the W results, values sent per rank)."""

@@ -56,6 +56,15 @@ print("max |conv_forward - per-pixel matmul| =", np.abs(y_conv - y_matmul).max()
 # to 256. The channel count must come back up because the shortcut adds the block's input,
 # 256 channels, to its output. Counted from the blocks themselves:
 
+# %% [markdown]
+# ResNet-50's bottleneck blocks, drawn from `minires.models.resnet50`'s modules with their
+# output shapes (`draw_bottleneck_block`).
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_bottleneck_block();
+
 # %%
 def conv_weights(module):
     """How many convolution weights a module holds, and the list per convolution."""
@@ -86,6 +95,13 @@ print(f"the bottleneck has {ratio:.1f} times fewer; per pixel, multiply-adds are
 # gradient shows which input pixels an output depends on: send ones back through each
 # convolution and count the pixels that receive something.
 
+# %% [markdown]
+# Which convolution of each stage's first block has stride 2, read from `resnet50_v1` and
+# `resnet50` (`draw_stride_placement`).
+
+# %%
+diagrams.draw_stride_placement();
+
 # %%
 def pixels_seen(conv, size=8):
     """The fraction of input pixels that reach at least one output of ``conv``."""
@@ -114,6 +130,13 @@ for name in ("resnet50_v1", "resnet50"):
 # With `groups` $G$, a convolution splits its $C$ input channels into $G$ groups of $C/G$ and
 # its $O$ filters likewise; filter group $g$ sees only input group $g$. Each filter has $C/G$
 # channels instead of $C$, so the weights are divided by $G$:
+
+# %% [markdown]
+# Which input channels each output channel sees, measured on ResNeXt-50's grouped 3x3
+# convolution and ResNet-50's dense one (`draw_grouped_conv`).
+
+# %%
+diagrams.draw_grouped_conv();
 
 # %%
 for groups in (1, 32):

@@ -16,13 +16,13 @@
 # 7. check the tutorial's other slips, each from code.
 #
 # **Weights.** With torchvision's `resnet50-11ad3fa6.pth` and Keras's
-# `resnet50_weights_tf_dim_ordering_tf_kernels.h5` in this folder, section 4 uses them. Without
-# them (as in the test run, which has no internet) both models keep random weights and **their
-# predictions are meaningless**; everything else runs the same way.
+# `resnet50_weights_tf_dim_ordering_tf_kernels.h5` in this folder (`tutorials/`), section 4 uses
+# them. Without them (as in the test run, which has no internet) both models keep random weights
+# and **their predictions are meaningless**; everything else runs the same way.
 
 # %%
 %matplotlib inline
-import os
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,6 +36,12 @@ from minires.nn.padding import same_padding
 nn.manual_seed(0)
 rng = np.random.default_rng(0)
 
+# The repository's root: the first folder, from here upwards, that holds tests/fixtures. The
+# notebook runs from tutorials/ or from the book's docs/chapters/, and paths built from ROOT
+# work from both.
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "tests" / "fixtures").is_dir())
+print("repository root:", ROOT)
+
 # %% [markdown]
 # ## 1. NCHW and NHWC
 #
@@ -45,6 +51,14 @@ rng = np.random.default_rng(0)
 # in NHWC. What does that cost? The model only *transposes views* at its two ends: inside,
 # activations are stored channel-major either way (`minires/engine/memory.py`), and the stem's
 # padding writes a fresh copy in that order, a copy the NCHW path makes too.
+
+# %% [markdown]
+# The same array in memory in both layouts, with the strides NumPy reports (`draw_layouts`):
+
+# %%
+from minires.teach import diagrams  # the book's figures, each drawn from the code it shows
+
+diagrams.draw_layouts();
 
 # %%
 x_nchw = rng.standard_normal((2, 3, 64, 48)).astype(np.float32)
@@ -64,6 +78,13 @@ print("strides of the NHWC batch seen as NCHW (bytes):", x_nhwc.transpose(0, 3, 
 # PyTorch pads each side by the number you give it. TensorFlow's `padding="same"` asks for an
 # output of ceil(H / S) and pads whatever that takes, `total = max((ceil(H/S) - 1) * S + K - H, 0)`,
 # with the odd pixel **after**. For the ResNet stem, a 7x7 convolution of stride 2:
+
+# %% [markdown]
+# TensorFlow's "same" against PyTorch's symmetric padding for an even input at stride 2, from the
+# library's own padding functions (`draw_same_padding`):
+
+# %%
+diagrams.draw_same_padding();
 
 # %%
 for size in (224, 225, 64, 63):
@@ -140,8 +161,9 @@ from PIL import Image
 
 from minires.predict import classify, load_pretrained
 
-TORCH_W, KERAS_W = "resnet50-11ad3fa6.pth", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
-real = os.path.exists(TORCH_W) and os.path.exists(KERAS_W)
+TORCH_W = ROOT / "tutorials" / "resnet50-11ad3fa6.pth"
+KERAS_W = ROOT / "tutorials" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+real = TORCH_W.exists() and KERAS_W.exists()
 yy, xx = np.mgrid[0:224, 0:224]
 picture = Image.fromarray(np.stack([(xx + yy) % 256, (2 * xx) % 256, (3 * yy) % 256], -1).astype(np.uint8))
 if real:
@@ -187,14 +209,27 @@ plt.figure(figsize=(7, 3.5))
 plt.semilogy(v1, label="v1: relu(x + F(x))")
 plt.semilogy(v2, label="v2: x + F(pre-activated x)")
 plt.xlabel("block (0 = input)"); plt.ylabel("gradient norm"); plt.legend(); plt.tight_layout()
-print(f"gradient norm at the input / at the output: v1 {v1[0] / v1[-1]:.3g}, v2 {v2[0] / v2[-1]:.3g}")
+growth = {"v1": v1[0] / v1[-1], "v2": v2[0] / v2[-1]}   # the gradient's norm at the input over at the output
+per_block = {k: g ** (1 / depth) for k, g in growth.items()}
+print(f"Through {depth} blocks the gradient's norm grows {growth['v1']:.3g}-fold in v1 and {growth['v2']:.3g}-fold "
+      f"in v2 (x{per_block['v1']:.3f} and x{per_block['v2']:.3f} per block on average): v1's growth is "
+      f"{growth['v1'] / growth['v2']:.3g} times v2's.")
 
 # %% [markdown]
-# Read the two curves, and the ratios printed under them, for what your run shows: the v1 curve
-# is shaped by a ReLU mask at every block, while v2's identity path carries the output's gradient
-# to every depth and each branch adds to it. Keras's ResNet50V2, ResNet101V2 and ResNet152V2 are
-# `keras_resnet50v2` ... in minires, with Keras's layer names, so Keras's weight files load into
-# them; they want the "tf" preprocessing (pixels scaled to [-1, 1]).
+# Both curves rise toward the input: every block adds its branch's gradient to the one that
+# arrives through its shortcut. The difference is in how that accumulates. In v2 nothing touches
+# the sum, so the gradient at any block is the output's gradient, unchanged, plus one term from
+# each branch above it: the growth adds up. In v1 the gradient passes a ReLU's mask after every
+# sum and then the block's two paths, and the next block down starts from the result: the
+# gradient at the input is a product of one factor per block, and the growth multiplies. The
+# sentence under the plot compares the two growths in your run; its per-block averages show the
+# difference a product makes, a factor only a little larger per block ending many times larger
+# over the whole depth. This is the 2016 paper's argument for the clean identity path, and why
+# its 1001-layer net trains better as v2 than as v1.
+#
+# Keras's ResNet50V2, ResNet101V2 and ResNet152V2 are `keras_resnet50v2` ... in minires, with
+# Keras's layer names, so Keras's weight files load into them; they want the "tf" preprocessing
+# (pixels scaled to [-1, 1]).
 
 # %% [markdown]
 # ## 6. The tutorial's own files: the names TensorFlow lost
@@ -206,9 +241,8 @@ print(f"gradient norm at the input / at the output: v1 {v1[0] / v1[-1]:.3g}, v2 
 
 # %%
 import ast
-from pathlib import Path
 
-SEED = Path("..") / "tools" / "seed_tf_resnet.py"
+SEED = ROOT / "tools" / "seed_tf_resnet.py"
 seed_lines = SEED.read_text(encoding="utf-8").splitlines()
 seed = {n.name: n for n in ast.parse("\n".join(seed_lines)).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
 
@@ -253,7 +287,7 @@ from minires.keras import tf_resnet34
 from minires.keras.weights import keras_file_info, load_keras_weights, match_layers, open_keras_file
 from minires.weights.tf_checkpoint import TFCheckpoint
 
-FIXTURES = Path("..") / "tests" / "fixtures" / "keras" / "tutorial" / "resnet34"
+FIXTURES = ROOT / "tests" / "fixtures" / "keras" / "tutorial" / "resnet34"
 files = Path(tempfile.mkdtemp(prefix="minires-nb14-"))
 for name in ("keras2.h5", "keras2.ckpt.index", "keras2.ckpt.data-00000-of-00001", "keras3.weights.h5"):
     with lzma.open(FIXTURES / f"{name}.xz") as src, open(files / name, "wb") as dst:
