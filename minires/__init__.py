@@ -13,6 +13,7 @@ The house, each floor importing only from those below it:
     weights      readers of weight files from strangers  data    data sets and batches
     zoo          every model by name (get_model)
     train        fit and its parts                       predict published weights -> classes
+    explain      feature maps, saliency, Grad-CAM
     teach        gradient checks, exercises, experiments, figures
     cli          the command line
 """
@@ -31,7 +32,7 @@ __all__ = ["nn", "models", "weights", "gpu_available", "to_device", "to_numpy", 
 
 # The other packages load on first use (``minires.train.fit``, ``minires.data.load_dataset`` ...),
 # so ``import minires`` stays quick and needs neither scikit-learn nor matplotlib.
-_LAZY = ("backend", "data", "keras", "parallel", "predict", "teach", "train", "zoo")
+_LAZY = ("backend", "data", "explain", "keras", "parallel", "predict", "teach", "train", "zoo")
 
 
 def __getattr__(name):

@@ -23,7 +23,8 @@ from minires.keras import KERAS_MODELS
 from minires.models import MODELS
 
 PACKAGES = ["minires", "minires.nn", "minires.models", "minires.keras", "minires.zoo", "minires.train",
-            "minires.predict", "minires.teach", "minires.parallel", "minires.weights", "minires.data", "minires.viz"]
+            "minires.predict", "minires.explain", "minires.teach", "minires.parallel", "minires.weights",
+            "minires.data", "minires.viz"]
 
 # Public names still without a docstring, as "package.name", in files outside issue 27's change
 # (teach/, train/, data/, predict/, cli.py). Write the docstring, then delete the name here: the

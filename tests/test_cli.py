@@ -58,8 +58,8 @@ COMMANDS = list(subcommands())
 
 
 def test_the_subcommands_are_all_there():
-    assert sorted(" ".join(c) for c, _ in COMMANDS) == ["evaluate", "experiment degradation", "gradcheck",
-                                                        "predict", "summary", "train"]
+    assert sorted(" ".join(c) for c, _ in COMMANDS) == ["evaluate", "experiment degradation", "explain",
+                                                        "gradcheck", "predict", "summary", "train"]
 
 
 @pytest.mark.parametrize("command, parser", COMMANDS, ids=[" ".join(c) for c, _ in COMMANDS])
@@ -99,6 +99,8 @@ BAD_NUMBERS = [
     (["predict", "cat.jpg", "--topk", "0"], "argument --topk: must be a positive integer, got 0"),
     (["predict", "cat.jpg", "--resize", "0"], "argument --resize: must be a positive integer, got 0"),
     (["predict", "cat.jpg", "--crop", "-224"], "argument --crop: must be a positive integer, got -224"),
+    (["explain", "cat.jpg", "--target", "-1"], "argument --target: must be an integer >= 0, got -1"),
+    (["explain", "cat.jpg", "--target", "two"], "argument --target: must be an integer, got 'two'"),
     (["summary", "--input", "3", "0", "32"], "each of C H W must be a positive integer, got 0"),
     (["summary", "--num-classes", "0"], "argument --num-classes: must be a positive integer, got 0"),
     (["summary", "--depth", "0"], "argument --depth: must be a positive integer, got 0"),

@@ -70,6 +70,18 @@ CASES = [
     (["predict", "cat.png", "--checkpoint", "nowhere.npz"], RUNTIME, "no checkpoint at nowhere.npz"),
     (["predict", "cat.png", "--checkpoint", "run"], RUNTIME, "run: a folder, not a checkpoint; did you mean "
                                                              "run/best.npz or run/last.npz?"),
+    # explain
+    (["explain"], USAGE, "the following arguments are required: IMAGE"),
+    (["explain", "cat.png", "--checkpoint", "run/best.npz", "--weights", "w.pth"], USAGE,
+     "--checkpoint brings its own model and preprocessing; drop --weights"),
+    (["explain", "cat.png", "--method", "saliency", "--layer", "layer3"], USAGE, "drop --layer"),
+    (["explain", "cat.png", "--method", "lime"], USAGE, "invalid choice: 'lime'"),
+    (["explain", "cat.png", "--target", "-1"], USAGE, "argument --target: must be an integer >= 0, got -1"),
+    (["explain", "cat.png", "--out", "cat.jpg"], USAGE, "--out must name a .png file, got 'cat.jpg'"),
+    (["explain", "nowhere.png"], RUNTIME, "no image at nowhere.png"),
+    (["explain", "run"], RUNTIME, "run: a folder, not an image"),
+    (["explain", "cat.png", "--out", "cat.png/x.png"], RUNTIME, "cat.png: a file, not a folder"),
+    (["explain", "cat.png", "--checkpoint", "nowhere.npz"], RUNTIME, "no checkpoint at nowhere.npz"),
     # summary
     (["summary", "--model", "resnet19"], USAGE, "invalid choice: 'resnet19'"),
     (["summary", "--input", "3", "0", "32"], USAGE, "each of C H W must be a positive integer, got 0"),

@@ -225,3 +225,137 @@ def test_big_endian_input_message_suggests_valid_code():
 def test_linear_says_features():
     with pytest.raises(ValueError, match="expected 4 features at axis 1"):
         Tiny().fc(np.zeros((2, 5), np.float32))
+
+
+# ----- hooks (minires/nn/hooks.py) -----
+def _resnet20_and_batch(seed=0, N=2):
+    from minires import models
+    model = models.resnet20(num_classes=5).eval()
+    return model, np.random.default_rng(seed).standard_normal((N, 3, 8, 8)).astype(np.float32)
+
+
+def test_hooks_fire_with_the_right_shapes_wherever_the_module_is_called():
+    """A stage called as stage(x), a block's conv called as self.conv1(x), a block called by
+    Sequential.forward as m.forward(x): each hook fires once per forward and once per backward."""
+    model, x = _resnet20_and_batch()
+    seen = []
+    handles = []
+    for name in ("layer2", "layer2.0", "layer2.0.conv1", "fc"):
+        m = dict(model.named_modules())[name]
+        handles.append(m.register_forward_hook(
+            lambda m, inputs, out, name=name: seen.append(("f", name, inputs[0].shape, out.shape))))
+        handles.append(m.register_full_backward_hook(
+            lambda m, g_in, g_out, name=name: seen.append(("b", name, g_in[0].shape, g_out[0].shape))))
+    y = model(x)
+    model.backward(np.ones_like(y))
+    assert seen == [("f", "layer2.0.conv1", (2, 16, 8, 8), (2, 32, 4, 4)), ("f", "layer2.0", (2, 16, 8, 8), (2, 32, 4, 4)),
+                    ("f", "layer2", (2, 16, 8, 8), (2, 32, 4, 4)), ("f", "fc", (2, 64), (2, 5)),
+                    ("b", "fc", (2, 64), (2, 5)), ("b", "layer2.0.conv1", (2, 16, 8, 8), (2, 32, 4, 4)),
+                    ("b", "layer2.0", (2, 16, 8, 8), (2, 32, 4, 4)), ("b", "layer2", (2, 16, 8, 8), (2, 32, 4, 4))]
+    for h in handles:
+        h.remove()
+        h.remove()                                   # twice is harmless
+    seen.clear()
+    model.backward(np.ones_like(model(x)))
+    assert seen == []
+    assert not any("forward" in vars(m) or "backward" in vars(m) for m in model.modules())
+
+
+def test_the_backward_hook_sees_the_gradients_the_model_computes():
+    model, x = _resnet20_and_batch()
+    got = {}
+    h = model.conv1.register_full_backward_hook(lambda m, g_in, g_out: got.update(g_in=g_in[0], g_out=g_out[0]))
+    g = np.random.default_rng(1).standard_normal((2, 5)).astype(np.float32)
+    model(x)
+    dx = model.backward(g)
+    h.remove()
+    assert got["g_in"] is dx and got["g_out"].shape == (2, 16, 8, 8)
+
+
+def test_a_hook_may_replace_the_output_and_the_input_gradient():
+    model, x = _resnet20_and_batch()
+    y = model(x)
+    h = model.fc.register_forward_hook(lambda m, inputs, out: out * 2)
+    np.testing.assert_allclose(model(x), 2 * y, rtol=1e-6)
+    h.remove()
+    np.testing.assert_allclose(model(x), y, rtol=1e-6)
+    h = model.conv1.register_full_backward_hook(lambda m, g_in, g_out: (g_in[0] * 0,))
+    assert not model.backward(np.ones_like(y)).any()
+    h.remove()
+    bad = model.conv1.register_full_backward_hook(lambda m, g_in, g_out: g_in[0])   # not a tuple
+    model(x)
+    with pytest.raises(TypeError, match="1-tuple"):
+        model.backward(np.ones_like(y))
+    bad.remove()
+    with pytest.raises(TypeError, match="expected a function"):
+        model.conv1.register_forward_hook("not a function")
+
+
+def test_unused_hooks_cost_nothing_not_even_a_check(monkeypatch):
+    """No module without hooks enters the hook path: a model whose every module had a hook,
+    removed again, makes exactly the Python calls of a model that never had one, in forward and
+    backward, and none of them is in hooks.py."""
+    import sys
+
+    from minires.nn import hooks
+    calls = {"forward": 0, "backward": 0}
+    real_f, real_b = hooks.run_forward_hooks, hooks.run_backward_hooks
+    monkeypatch.setattr(hooks, "run_forward_hooks", lambda *a: (calls.__setitem__("forward", calls["forward"] + 1),
+                                                                real_f(*a))[1])
+    monkeypatch.setattr(hooks, "run_backward_hooks", lambda *a: (calls.__setitem__("backward", calls["backward"] + 1),
+                                                                 real_b(*a))[1])
+
+    def profile(model, x):
+        names = []
+
+        def tracer(frame, event, arg):
+            if event == "call" and "weakref" not in frame.f_code.co_filename:   # not the collector's callbacks
+                names.append((frame.f_code.co_filename, frame.f_code.co_name))
+        sys.setprofile(tracer)
+        try:
+            model.backward(np.ones_like(model(x)))
+        finally:
+            sys.setprofile(None)
+        return names
+
+    model, x = _resnet20_and_batch()
+    profile(model, x)                    # the first call makes the workspaces the others reuse
+    before = profile(model, x)
+    for m in model.modules():
+        m.register_forward_hook(lambda *a: None).remove()
+        m.register_full_backward_hook(lambda *a: None).remove()
+    after = profile(model, x)
+    assert after == before
+    assert not [name for file, name in after if file.endswith("hooks.py")]
+    assert calls == {"forward": 0, "backward": 0}
+    h = model.layer1[0].relu2.register_forward_hook(lambda *a: None)          # one hook: one entry per call
+    model(x)
+    assert calls == {"forward": 1, "backward": 0}
+    h.remove()
+
+
+def test_a_deep_copy_keeps_the_hooks_bound_to_the_copy():
+    import copy
+    model, x = _resnet20_and_batch()
+    seen = []
+    model.fc.register_forward_hook(lambda m, inputs, out: seen.append(m))
+    twin = copy.deepcopy(model)
+    twin(x)
+    assert seen == [twin.fc]
+
+
+def test_thread_parallel_runs_a_model_with_hooks_alone():
+    """Hooks run on the model, not on replicas: each hook sees the whole batch, once."""
+    from minires.parallel import ThreadParallel
+    model, x = _resnet20_and_batch(N=4)
+    seen = []
+    h = model.layer3.register_forward_hook(lambda m, inputs, out: seen.append(out.shape[0]))
+    net = ThreadParallel(model, threads=2, min_part_values=1)
+    net(x)
+    assert net.parts is None and seen == [4]
+    h.remove()
+    net(x)
+    assert seen == [4]
+    from minires.parallel.blas import blas_controllable
+    if blas_controllable():
+        assert net.parts is not None                 # without hooks it splits again

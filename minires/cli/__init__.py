@@ -2,6 +2,7 @@
 
     parser.py    the subcommands and their options (options.py: the checked option types)
     commands.py  what each subcommand does, a ``cmd_*`` function returning the exit code
+    explain.py   ``minires explain``'s (a heat map over an image, written as a PNG)
     here         ``main``: parse, run, and turn what went wrong into one line and an exit code
 
 Exit codes, the same in every subcommand:

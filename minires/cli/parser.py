@@ -9,6 +9,7 @@ from ..train.runcheck import IMAGE_SIZE, Rule
 from ..zoo import KERAS_MODELS, MODELS
 from .commands import (cmd_evaluate, cmd_experiment_degradation, cmd_gradcheck, cmd_predict, cmd_summary,
                        cmd_train)
+from .explain import METHODS, cmd_explain
 from .options import DATA_ROOT_HELP, DEVICE_HELP, Parser, number, option, positive_int
 
 
@@ -17,7 +18,7 @@ def build_parser():
     parser = Parser(prog="minires", description="ResNet from first principles in NumPy.")
     parser.add_argument("--version", action="version", version=f"minires {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_summary, _add_experiment, _add_gradcheck):
+    for add in (_add_train, _add_evaluate, _add_predict, _add_explain, _add_summary, _add_experiment, _add_gradcheck):
         add(sub)
     return parser
 
@@ -98,6 +99,30 @@ def _add_predict(sub):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
     p.add_argument("--data-root", help=DATA_ROOT_HELP + "; for a checkpoint that does not record its classes")
     p.set_defaults(func=cmd_predict)
+
+
+def _add_explain(sub):
+    p = sub.add_parser("explain", help="where in an image the model finds its class: Grad-CAM or saliency, as a PNG",
+                       description="The heat map of one image for one class (Grad-CAM or saliency, "
+                                   "minires/explain.py) over the image as the model saw it, the top classes in the "
+                                   "title. Model, weights and preprocessing as in `minires predict` (random weights, "
+                                   "and a warning, without --checkpoint or --weights).")
+    p.add_argument("image", metavar="IMAGE", help="an image file (anything Pillow reads)")
+    p.add_argument("--checkpoint", help="a best.npz of `minires train`: model, classes, preprocessing (default: none)")
+    p.add_argument("--weights", help="published weights, as for `minires predict`: a .pth, .safetensors or .npz "
+                                     "state_dict, a Keras .h5 / .weights.h5 or a TensorFlow checkpoint (default: none)")
+    p.add_argument("--model", choices=list(MODELS) + list(KERAS_MODELS), metavar="MODEL", help="default: from the "
+                   "file name or a Keras file's layers, the checkpoint's; resnet50 without --weights")
+    p.add_argument("--method", choices=list(METHODS), default="gradcam",
+                   help="gradcam: which regions of the last stage speak for the class; saliency: |d score / d pixel|")
+    p.add_argument("--target", type=number(Rule(None, int, 0)), metavar="CLASS",
+                   help="the class index to explain (default: the top class)")
+    p.add_argument("--layer", metavar="NAME", help="the layer Grad-CAM weighs, a name from model.named_modules() "
+                   "('layer3', 'layer4.1') (default: the last stage)")
+    p.add_argument("--out", metavar="FILE.png", help="the picture to write (default: IMAGE's stem + '-METHOD.png', "
+                   "in the current folder)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_explain)
 
 
 def _add_summary(sub):

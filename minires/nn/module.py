@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from ..backend import DeviceError, check_device, device_of, to_device, xp_of
-from . import switches
+from . import hooks, switches
 
 # ----- what layers keep for their backward -----
 # Every array a layer keeps for its backward is recorded here by the array that owns its
@@ -87,6 +87,10 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    # hooks (hooks.py): free when unused, since only a module with hooks gets a forward/backward of its own
+    register_forward_hook = hooks.register_forward_hook
+    register_full_backward_hook = hooks.register_full_backward_hook
 
     def save_for_backward(self, *values):
         """Keep ``values`` (arrays, shapes, flags) for the backward: every layer does it this way.

@@ -46,6 +46,18 @@ def no_grad():
         grad_enabled = previous
 
 
+@contextlib.contextmanager
+def enable_grad():
+    """Inside ``with enable_grad():`` layers keep what backward needs, even inside ``no_grad``
+    (minires.explain runs a backward, whatever the caller's switch)."""
+    global grad_enabled
+    previous, grad_enabled = grad_enabled, True
+    try:
+        yield
+    finally:
+        grad_enabled = previous
+
+
 def is_grad_enabled():
     """False inside ``with no_grad():`` (layers then keep nothing for backward), True otherwise."""
     return grad_enabled

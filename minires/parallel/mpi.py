@@ -378,14 +378,19 @@ def check_same_everywhere(facts, world=None):
     for r, theirs in enumerate(everyone):
         for mine, other in zip(everyone[0], theirs):
             if tuple(mine[:2]) != tuple(other[:2]):
-                raise RuntimeError(
+                raise RanksDiffer(
                     f"the ranks run different settings: {mine[0]} is {mine[1]!r} on rank 0 but {other[1]!r} on rank "
                     f"{r} (every rank must start the same model with the same options)" if len(mine) == 2 else
                     f"the ranks loaded different {mine[0]}s: rank {r}'s ({other[2]}) has {other[1]}, rank 0's "
                     f"({mine[2]}) has {mine[1]}; every rank must load the same {mine[0]}")
         if len(theirs) != len(everyone[0]):
-            raise RuntimeError(f"the ranks run different models: rank 0 has {len(everyone[0])} settings and "
-                               f"parameters, rank {r} has {len(theirs)}")
+            raise RanksDiffer(f"the ranks run different models: rank 0 has {len(everyone[0])} settings and "
+                              f"parameters, rank {r} has {len(theirs)}")
+
+
+class RanksDiffer(RuntimeError):
+    """Raised alike on every rank (they gathered the same facts): printed once, by rank 0."""
+    raised_on_every_rank = True     # minires/cli/__init__.py: no rank has to end the others
 
 
 def model_facts(model, config=None, loaded=()):

@@ -45,8 +45,9 @@ The plain path (``with minires.nn.plain():``), CuPy arrays, one thread
 (``MINIRES_NUM_THREADS=1`` or ``threads=1``), a batch too small to be worth it
 (``MIN_PART_VALUES``), a NumPy whose BLAS this module
 cannot find, and models with a layer that draws random numbers (Dropout: the replicas would
-draw in a different order) or whose batch norms already combine over processes (SyncBatchNorm)
-all run the model alone, as it is: ThreadParallel is then a pass-through.
+draw in a different order), whose batch norms already combine over processes (SyncBatchNorm)
+or with a hook on any module (nn/hooks.py: each hook then sees the whole batch, once) all run
+the model alone, as it is: ThreadParallel is then a pass-through.
 """
 import contextlib
 import copy
@@ -59,6 +60,7 @@ import numpy as np
 
 from ..backend import xp_of
 from ..nn import BatchNorm2d, Dropout
+from ..nn.hooks import has_hooks
 from ..nn.switches import is_plain
 from .blas import blas_controllable, blas_threads
 
@@ -273,8 +275,9 @@ class ThreadParallel:
             return None
         if replica_group()[0] is not None:      # already a replica's part: no threads within threads
             return None
-        if any(isinstance(m, Dropout) or getattr(m, "group", None) is not None for m in self.model.modules()):
-            return None     # random numbers drawn in another order, or batch norms already split (MPI)
+        if any(isinstance(m, Dropout) or getattr(m, "group", None) is not None or has_hooks(m)
+               for m in self.model.modules()):
+            return None     # random numbers drawn in another order, batch norms already split (MPI), or hooks
         bounds = [N * k // n for k in range(n + 1)]
         return list(zip(bounds[:-1], bounds[1:]))
 
