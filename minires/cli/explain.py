@@ -44,7 +44,7 @@ def cmd_explain(args):
         heat = explain.saliency(model, x, target=target)
     heat = explain.upsample(heat, picture.shape[:2])[0]
     how = f"{TITLES[args.method]} ({layer})" if layer else TITLES[args.method]
-    _draw(explain.overlay(picture, heat), out, how, target, classes, top)
+    _draw(picture, explain.overlay(picture, heat), out, how, target, classes, top)
     print(f"{args.image}: {how} for {classes[target]} ({target}); top: "
           + ", ".join(f"{name} {p:.1%}" for _, name, p in top))
     print(f"saved {out}")
@@ -137,14 +137,17 @@ def _target(target, K, top):
     return target
 
 
-def _draw(shown, out, how, target, classes, top):
-    """The overlay, titled with the class explained and the top classes, written atomically to ``out``."""
+def _draw(picture, shown, out, how, target, classes, top):
+    """The image as the model saw it beside the overlay, titled with the class explained and the top
+    classes, written atomically to ``out``."""
     from ..viz import finish_figure, pyplot
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5.6))
-    ax.imshow(shown, interpolation="nearest" if shown.shape[0] < 64 else "antialiased")
-    ax.axis("off")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.6))
+    for ax, what in zip(axes, (picture, shown)):
+        ax.imshow(what, cmap="gray" if what.ndim == 2 else None, vmin=0, vmax=255 if what.dtype.kind == "u" else 1,
+                  interpolation="nearest" if what.shape[0] < 64 else "antialiased")
+        ax.axis("off")
     ranked = "\n".join(f"{rank}. {name[:40]}  {p:.1%}" for rank, (_, name, p) in enumerate(top, 1))
-    ax.set_title(f"{how} for: {classes[target][:40]} ({target})\n{ranked}", fontsize=10, loc="left")
+    fig.suptitle(f"{how} for: {classes[target][:40]} ({target})\n{ranked}", fontsize=10, x=0.02, ha="left")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     finish_figure(fig, out)
