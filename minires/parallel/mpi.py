@@ -181,8 +181,7 @@ def launcher_size(environ=None):
 
     Decided without importing mpi4py: Hydra (MPICH, Intel MPI) and SLURM's PMI-2 set PMI_SIZE,
     Open MPI sets OMPI_COMM_WORLD_SIZE, MVAPICH MV2_COMM_WORLD_SIZE, srun with PMIx PMIX_RANK
-    and SLURM_STEP_NUM_TASKS.
-    """
+    and SLURM_STEP_NUM_TASKS."""
     env = os.environ if environ is None else environ
     for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"):
         if env.get(var, "").isdigit():
@@ -240,6 +239,7 @@ def abort_others(world, message):
     """Print ``message`` (this rank's error) and end every process of ``world`` (no-op for one)."""
     if world.size > 1:
         print(f"[rank {world.rank} of {world.size}] {message}", file=sys.stderr, flush=True)
+        threading.Event().wait(1.0)   # mpiexec forwards it: MPI_Abort's kill may end mpiexec before it reads
         world.abort(1)
 
 
@@ -389,8 +389,8 @@ def check_same_everywhere(facts, world=None):
 
 
 class RanksDiffer(RuntimeError):
-    """Raised alike on every rank (they gathered the same facts): printed once, by rank 0."""
-    raised_on_every_rank = True     # minires/cli/__init__.py: no rank has to end the others
+    """Raised alike on every rank (they gathered the same facts): printed once, by rank 0 (cli/)."""
+    raised_on_every_rank = True
 
 
 def model_facts(model, config=None, loaded=()):
