@@ -114,6 +114,7 @@ class MPIWorld:
         """End every process of the world (the others may be waiting in a collective: never a hang)."""
         sys.stdout.flush()
         sys.stderr.flush()
+        threading.Event().wait(1.0)   # mpiexec forwards what was printed: Abort's kill may end it before it reads
         self.comm.Abort(code)
         os._exit(code)   # the launcher is ending every rank; run no exit handlers (MPI_Finalize) meanwhile
 
@@ -239,7 +240,6 @@ def abort_others(world, message):
     """Print ``message`` (this rank's error) and end every process of ``world`` (no-op for one)."""
     if world.size > 1:
         print(f"[rank {world.rank} of {world.size}] {message}", file=sys.stderr, flush=True)
-        threading.Event().wait(1.0)   # mpiexec forwards it: MPI_Abort's kill may end mpiexec before it reads
         world.abort(1)
 
 
