@@ -48,7 +48,8 @@ def copy_chapters():
 
 copy_chapters()
 
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.viewcode", "figures", "instructor", "readme", "docstrings"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.viewcode", "figures", "instructor", "readme", "docstrings",
+              "languages"]
 
 INSTRUCTOR = tags.has("instructor")  # noqa: F821 -- Sphinx defines ``tags`` in conf.py's namespace
 
@@ -58,6 +59,22 @@ if INSTRUCTOR:       # its own front page: the student's, and the instructor's p
     exclude_patterns += ["index.md"]
 else:                # the student edition has no solutions
     exclude_patterns += ["index-instructor.md", "instructor/**", "chapters/*_solutions.ipynb"]
+
+# ----- the Chinese edition (issue 30): Sphinx's gettext catalogs, one per page
+#     python -m sphinx -b gettext docs /tmp/pot -D nb_execution_mode=off
+#     sphinx-intl update -p /tmp/pot -l zh_CN -d docs/locales       # new and changed paragraphs
+#     python -m sphinx -W -D language=zh_CN -b html docs OUT/zh_CN   # the Chinese book
+# A paragraph with no translation yet is shown in English; tests/test_book_zh.py fails when a
+# learner-facing catalog (docs/_ext/languages.py: LEARNER_FACING) has one. The terms are the
+# glossary's (docs/_ext/glossary.py, the page docs/glossary.md).
+language = "en"
+locale_dirs = ["locales/"]
+gettext_compact = False          # one catalog per page: docs/locales/zh_CN/LC_MESSAGES/<page>.po
+gettext_uuid = False             # no uuids in the templates: the catalogs' diffs stay readable
+gettext_location = False         # no source line numbers either: they change with every edit above
+gettext_additional_targets = []  # literal blocks, code and images stay as they are
+# (-D language=zh_CN is applied after this file runs: what depends on the language -- the title,
+# the figures' labels and font, the link to the other edition -- is set in docs/_ext/languages.py.)
 
 # ----- MyST and the notebooks
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
