@@ -19,6 +19,9 @@ raised; a NumPy shape error is translated: the shape your code made, the one tha
 (dy's, x's ...) and, where the exercise knows the mistake, a hint (a projection shortcut's stride). Every checker returns an ExerciseResult: ``.ok``, ``.status`` ('pass', 'fail',
 'not done', 'error'), ``.tensor`` (the first wrong gradient), ``.hints``, ``.report``.
 
+In Chinese: ``MINIRES_LANG=zh``, or ``lang="zh"`` on ``check`` and each ``check_*`` (None: the
+environment's; unset or ``en``: English): every report line and hint, from hints_zh.py's catalog.
+
 The forwards (float64 NumPy), and the backwards you write, which take the forward's
 inputs, then dy = dL/dy (same shape as the output):
 
@@ -60,8 +63,10 @@ import traceback
 import numpy as np
 
 from .exercises_blocks import EXERCISES as _BLOCKS, basic_block, projection_block
+from .exercises_common import SpecKinkWatch
 from .exercises_layers import EXERCISES as _LAYERS, batchnorm, conv2d, grouped_conv2d, linear, maxpool, relu
 from .gradcheck import check_function, relative_error
+from .hints_zh import language, say
 
 _ORDER = ("relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "grouped_conv2d")
 _SPECS = {**_LAYERS, **_BLOCKS}
@@ -100,15 +105,17 @@ class _Problem(Exception):
 
 
 # ----------------------------------------------------------------------------- the checker
-def check(name, fn, verbose=True):
-    """Check the backward ``fn`` for exercise ``name`` (one of EXERCISES); print and return an ExerciseResult."""
+def check(name, fn, verbose=True, lang=None):
+    """Check the backward ``fn`` for exercise ``name`` (one of EXERCISES); print and return an ExerciseResult.
+    ``lang``: 'en' or 'zh' for the report's language; None reads ``MINIRES_LANG`` (unset: English)."""
+    lang = language(lang)
     if name not in EXERCISES:
         raise ValueError(f"check: unknown exercise {name!r}; expected one of {sorted(EXERCISES)}")
     if not callable(fn):
         raise TypeError(f"check({name!r}, fn): fn must be your backward function, got {type(fn).__name__}")
     spec = EXERCISES[name]
     for case in spec["cases"]:  # every case must pass; the first one that does not is reported
-        result = _check_case(name, spec, fn, case)
+        result = _check_case(name, spec, fn, case, lang)
         if not result.ok:
             break
     if verbose:
@@ -116,14 +123,15 @@ def check(name, fn, verbose=True):
     return result
 
 
-def _check_case(name, spec, fn, case):
+def _check_case(name, spec, fn, case, lang="en"):
     rng = np.random.default_rng(12)
     inputs = spec["inputs"](rng)
     grad_names = spec["grads"]
     fn_name = getattr(fn, "__name__", name)
-    title = f"{fn_name} (with {', '.join(f'{k}={v}' for k, v in case.items())})" if case else fn_name
+    title = say("{fn} (with {case})", lang, fn=fn_name, case=", ".join(f"{k}={v}" for k, v in case.items())) \
+        if case else fn_name
     yours = {}
-    watch = _KinkWatch(spec, case, inputs) if spec.get("smooth") or "kinks" in spec else None
+    watch = SpecKinkWatch(spec, case, inputs) if spec.get("smooth") or "kinks" in spec else None
 
     def forward(*arrays):
         if watch:
@@ -132,7 +140,7 @@ def _check_case(name, spec, fn, case):
 
     def backward(dy):
         out = fn(*[a.copy() for a in inputs], dy.copy(), **case)  # copies: nudging must not see your edits
-        yours.update(zip(grad_names, _as_grads(out, grad_names, inputs, spec["wrong"](*inputs, dy, **case))))
+        yours.update(zip(grad_names, _as_grads(out, grad_names, inputs, spec["wrong"](*inputs, dy, **case), lang)))
         yours["dy"] = dy
         return [yours[g] for g in grad_names]
 
@@ -141,80 +149,72 @@ def _check_case(name, spec, fn, case):
                             watch=watch)
     except NotImplementedError as e:  # the placeholder: say so, and let the notebook go on
         detail = f": {e}" if str(e) and not str(e).startswith(fn_name) else ""  # e.g. a helper not written yet
-        return ExerciseResult(name, "not done", f"{fn_name}: not done yet (NotImplementedError{detail}). "
-                                                f"Write it, run its cell, then run this check again.")
+        return ExerciseResult(name, "not done", say("{fn}: not done yet (NotImplementedError{detail}). Write it, "
+                                                    "run its cell, then run this check again.", lang,
+                                                    fn=fn_name, detail=detail))
     except _Problem as e:
         return ExerciseResult(name, "fail", f"{title}: FAIL\n  {e}", tensor=e.tensor, hints=[str(e)])
     except Exception as e:  # anything else your code raised: say what and where, do not crash the notebook
-        return _error(name, title, spec, e, inputs, case)
+        return _error(name, title, spec, e, inputs, case, lang)
     broken = gc.ok and spec.get("rules", lambda *a, **k: None)(fn, **case)
     if broken:  # a rule the gradient check cannot see (max-pool's ties)
         t, message = broken
-        return ExerciseResult(name, "fail", f"{title}: FAIL (the gradient check passes, a rule does not)\n"
-                                            f"  {t:<8} WRONG\n           hint: {t}: {message}",
-                              tensor=t, hints=[f"{t}: {message}"], gradcheck=gc)
+        hint = f"{t}: {say(message, lang)}"
+        return ExerciseResult(name, "fail", say("{title}: FAIL (the gradient check passes, a rule does not)", lang,
+                                                title=title)
+                              + f"\n  {t:<8} {say('WRONG', lang)}\n           {say('hint: ', lang)}{hint}",
+                              tensor=t, hints=[hint], gradcheck=gc)
     if gc.ok:
         cases = "; ".join(", ".join(f"{k}={v}" for k, v in c.items()) for c in spec["cases"] if c)
-        return ExerciseResult(name, "pass", f"{fn_name}: PASS (largest relative error {gc.max_error:.1e}"
-                                            + (f"; every case passes: {cases})" if cases else ")"), gradcheck=gc)
-    return _failure(name, title, spec, gc, yours, inputs, case)
+        text = "{fn}: PASS (largest relative error {e}; every case passes: {cases})" if cases else \
+            "{fn}: PASS (largest relative error {e})"
+        return ExerciseResult(name, "pass", say(text, lang, fn=fn_name, e=f"{gc.max_error:.1e}", cases=cases),
+                              gradcheck=gc)
+    return _failure(name, title, spec, gc, yours, inputs, case, lang)
 
 
-def _failure(name, title, spec, gc, yours, inputs, case):
+def _failure(name, title, spec, gc, yours, inputs, case, lang="en"):
     """The FAIL report: each gradient ok or WRONG, its worst entries and a hint."""
     reference = spec["reference"](*inputs, yours["dy"], **case)
-    lines, hints, first = [f"{title}: FAIL"], [], None
+    lines, hints, first = [say("{title}: FAIL", lang, title=title)], [], None
     wrong_tensors = {row["tensor"] for row in gc.rows if not row["error"] < TOL}
     for row in gc.rows:
         t = row["tensor"]
         if row["error"] < TOL:
-            lines.append(f"  {t:<8} ok      (relative error {row['error']:.1e})")
+            lines.append(f"  {t:<8} " + say("ok      (relative error {e})", lang, e=f"{row['error']:.1e}"))
             continue
         first = first or t
-        lines.append(f"  {t:<8} WRONG   (relative error {row['error']:.1e}, tolerance {TOL:.0e})")
-        lines.append(f"           worst entries, yours vs numerical: "
-                     f"{_worst(yours[t], row['numeric'].reshape(yours[t].shape))}")
-        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, wrong_tensors)
+        lines.append(f"  {t:<8} " + say("WRONG   (relative error {e}, tolerance {tol})", lang,
+                                        e=f"{row['error']:.1e}", tol=f"{TOL:.0e}"))
+        lines.append("           " + say("worst entries, yours vs numerical: {worst}", lang,
+                                         worst=_worst(yours[t], row['numeric'].reshape(yours[t].shape))))
+        hint = _hint(t, yours[t], reference[t], spec, inputs, yours["dy"], case, wrong_tensors, lang)
         hints.append(hint)
-        lines.append(f"           hint: {hint}")
+        lines.append(f"           {say('hint: ', lang)}{hint}")
     return ExerciseResult(name, "fail", "\n".join(lines), tensor=first, hints=hints, gradcheck=gc)
 
 
-class _KinkWatch:
-    """KinkWatch's ``watched`` and ``crossed()`` (minires/teach/gradcheck.py) for an exercise's forward:
-    ``spec["kinks"](*inputs, **case)`` gives each kink's pattern (the sign of a ReLU's input, each
-    max-pool window's winner), the inputs' own the reference; a ``smooth`` exercise has none, so a
-    failing row of its table says "the gradient is wrong", never "a kink?"."""
-
-    def __init__(self, spec, case, inputs):
-        self.kinks, self.case = spec.get("kinks", lambda *a, **k: {}), case
-        self.reference = self.now = self.kinks(*inputs, **case)
-        self.watched = list(self.reference)
-
-    def see(self, arrays):
-        self.now = self.kinks(*arrays, **self.case)
-
-    def crossed(self):
-        return next((k for k, p in self.now.items() if np.any(p != self.reference[k])), "")
-
-
-def _as_grads(out, grad_names, inputs, wrong=()):
+def _as_grads(out, grad_names, inputs, wrong=(), lang="en"):
     """Your function's return value -> a list of float64 arrays, or a _Problem saying what is off
     (for a wrong shape, the hint of a known mistake ``wrong`` of that shape, if there is one)."""
     n = len(grad_names)
     if n == 1 and not isinstance(out, (tuple, list)):
         out = [out]
     if not isinstance(out, (tuple, list)) or len(out) != n:
-        got = f"{len(out)} values" if isinstance(out, (tuple, list)) else f"one {type(out).__name__}"
-        raise _Problem(f"your function should return {n} arrays ({', '.join(grad_names)}), got {got}")
+        got = say("{n} values", lang, n=len(out)) if isinstance(out, (tuple, list)) else \
+            say("one {type}", lang, type=type(out).__name__)
+        raise _Problem(say("your function should return {n} arrays ({names}), got {got}", lang, n=n,
+                           names=", ".join(grad_names), got=got))
     grads = []
     for g, a, value in zip(grad_names, inputs, out):
         if not hasattr(value, "shape"):
-            raise _Problem(f"{g} should be an array of shape {a.shape}, got {type(value).__name__}", g)
+            raise _Problem(say("{g} should be an array of shape {shape}, got {type}", lang, g=g, shape=a.shape,
+                               type=type(value).__name__), g)
         if tuple(value.shape) != tuple(a.shape):
             known = [hint for t, w, hint in wrong if t == g and np.shape(w) == tuple(value.shape)]
-            raise _Problem(f"{g} should have shape {a.shape} (the shape of {g[1:]}), got {tuple(value.shape)}: "
-                           + (known[0] if known else _shape_hint(tuple(value.shape), tuple(a.shape))), g)
+            raise _Problem(say("{g} should have shape {shape} (the shape of {x}), got {got}: ", lang, g=g,
+                               shape=a.shape, x=g[1:], got=tuple(value.shape))
+                           + say(known[0] if known else _shape_hint(tuple(value.shape), tuple(a.shape)), lang), g)
         grads.append(np.asarray(value, dtype=np.float64))
     return grads
 
@@ -233,20 +233,21 @@ def _shape_hint(got, want):
 _SHAPE_WORDS = ("broadcast", "mismatch", "not aligned", "cannot reshape", "different from")
 
 
-def _error(name, title, spec, e, inputs, case):
+def _error(name, title, spec, e, inputs, case, lang="en"):
     """The ERROR report: what your function raised and on which line; a shape error is translated."""
     grad_names = spec["grads"]
     shapes = ", ".join(f"{g[1:]} {a.shape}" for g, a in zip(grad_names, inputs))
     dy_shape = np.shape(spec["forward"](*inputs, **case))
-    report = (f"{title}: ERROR, your function raised {type(e).__name__}: {e}{_your_line(e)}\n"
-              f"  (it was called with {shapes}, dy {dy_shape})")
-    hints = _shape_mismatch(e, spec, inputs, dy_shape, case) if isinstance(e, ValueError) and any(
+    report = (say("{title}: ERROR, your function raised {type}: {e}", lang, title=title, type=type(e).__name__, e=e)
+              + _your_line(e, lang) + "\n  "
+              + say("(it was called with {shapes}, dy {dy_shape})", lang, shapes=shapes, dy_shape=dy_shape))
+    hints = _shape_mismatch(e, spec, inputs, dy_shape, case, lang) if isinstance(e, ValueError) and any(
         w in str(e) for w in _SHAPE_WORDS) else []
-    report += "".join(f"\n  {'hint: ' if i else ''}{line}" for i, line in enumerate(hints))
+    report += "".join(f"\n  {say('hint: ', lang) if i else ''}{line}" for i, line in enumerate(hints))
     return ExerciseResult(name, "error", report, hints=hints)
 
 
-def _shape_mismatch(e, spec, inputs, dy_shape, case):
+def _shape_mismatch(e, spec, inputs, dy_shape, case, lang="en"):
     """A NumPy shape error -> [what your function made where what was needed, then the exercise's hint, if any]."""
     dims = list(dict.fromkeys(_numpy_dims(str(e))))
     if len(dims) < 2:
@@ -257,12 +258,14 @@ def _shape_mismatch(e, spec, inputs, dy_shape, case):
     produced = next((d for d in others if type(d) is type(expected)), others[0])  # a shape for a shape, if named
     what = dict(reversed(known))
 
-    def say(d):
-        return f"{'shape ' if isinstance(d, tuple) else ''}{d}" + (f" ({what[d]})" if d in what else "")
-    lines = [f"a shape mismatch: your function made {say(produced)} where {say(expected)} was needed"]
+    def named(d):
+        return (say("shape {d}", lang, d=d) if isinstance(d, tuple) else f"{d}") + \
+            (f" ({say(what[d], lang)})" if d in what else "")
+    lines = [say("a shape mismatch: your function made {produced} where {expected} was needed", lang,
+                 produced=named(produced), expected=named(expected))]
     code = " ".join(f.line or "" for f in _your_frames(e))
     hint = spec.get("shape_error", lambda *a, **k: None)(produced, expected, code, *inputs, **case)
-    return lines + ([hint] if hint else [])
+    return lines + ([say(hint, lang)] if hint else [])
 
 
 def _numpy_dims(message):
@@ -301,90 +304,94 @@ def _worst(yours, numeric, k=3):
     return "; ".join(parts)
 
 
-def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors):
+def _hint(t, yours, right, spec, inputs, dy, case, wrong_tensors, lang="en"):
     """A hint for the wrong gradient ``t``: a known mistake it equals, else a pattern it shows, else
     where it is, from which of the exercise's gradients are wrong (``wrong_tensors``)."""
     for tensor, wrong, hint in spec["wrong"](*inputs, dy, **case):
         if tensor == t and np.shape(wrong) == yours.shape and relative_error(yours, wrong) < TOL:
-            return f"{t}: {hint}"
+            return f"{t}: {say(hint, lang)}"
     if not np.all(np.isfinite(yours)):
-        return f"{t} contains NaN or inf: a division by zero, or the square root of a negative number?"
+        return say("{t} contains NaN or inf: a division by zero, or the square root of a negative number?", lang, t=t)
     if not np.any(yours):
-        return f"{t} is all zeros: is it still a placeholder?"
+        return say("{t} is all zeros: is it still a placeholder?", lang, t=t)
     if relative_error(yours, -right) < TOL:
-        return f"{t} has the wrong sign"
+        return say("{t} has the wrong sign", lang, t=t)
     k = float(np.sum(yours * right) / max(float(np.sum(right * right)), 1e-300))
     if k and relative_error(yours, k * right) < TOL:
-        frac = f" (about 1/{round(1 / k)})" if abs(1 / k - round(1 / k)) < 1e-3 * abs(1 / k) else ""
-        return (f"{t} has the right pattern but is scaled by {k:.4g}{frac}: a stray or missing factor "
-                f"(a mean where a sum belongs, a missing 1/M ...)")
+        frac = say(" (about 1/{n})", lang, n=round(1 / k)) if abs(1 / k - round(1 / k)) < 1e-3 * abs(1 / k) else ""
+        return say("{t} has the right pattern but is scaled by {k}{frac}: a stray or missing factor "
+                   "(a mean where a sum belongs, a missing 1/M ...)", lang, t=t, k=f"{k:.4g}", frac=frac)
     pattern = spec.get("pattern", lambda *a, **k: None)(t, yours, right, *inputs, dy, **case)
     if pattern:
-        return f"{t}: {pattern}"
+        return f"{t}: {say(pattern, lang)}"
     if wrong_tensors == {t} and t in spec.get("alone", {}):
-        return f"{t}: {spec['alone'][t]}"
+        return f"{t}: {say(spec['alone'][t], lang)}"
     where = spec.get("where", lambda *a: None)(t, wrong_tensors)
     if where:
-        return f"{t}: {where}"
-    general = spec["general"].get(t, "compare your formula with the derivation, term by term")
-    return f"{t}: " + (general(case) if callable(general) else general)
+        return f"{t}: {say(where, lang)}"
+    general = spec["general"].get(t, GENERAL)
+    return f"{t}: " + say(general(case) if callable(general) else general, lang)
 
 
-def _your_line(exc):
+GENERAL = "compare your formula with the derivation, term by term"  # a gradient with no hint of its own
+
+
+def _your_line(exc, lang="en"):
     """' (line N: code)' for the last frame of the traceback that is outside minires, if any."""
     frames = _your_frames(exc)
     if not frames:
         return ""
     f = frames[-1]
-    return f"\n  at line {f.lineno} of {f.name}: {(f.line or '').strip()}"
+    return "\n  " + say("at line {n} of {fn}: {code}", lang, n=f.lineno, fn=f.name, code=(f.line or "").strip())
 
 
-def check_relu(fn, verbose=True):
+def check_relu(fn, verbose=True, lang=None):
     """Check ``relu_backward(x, dy) -> dx``."""
-    return check("relu", fn, verbose)
+    return check("relu", fn, verbose, lang)
 
 
-def check_linear(fn, verbose=True):
+def check_linear(fn, verbose=True, lang=None):
     """Check ``linear_backward(x, W, b, dy) -> (dx, dW, db)`` for y = x @ W.T + b."""
-    return check("linear", fn, verbose)
+    return check("linear", fn, verbose, lang)
 
 
-def check_conv2d(fn, verbose=True):
+def check_conv2d(fn, verbose=True, lang=None):
     """Check ``conv2d_backward(x, W, b, dy, stride=1, padding=0) -> (dx, dW, db)``."""
-    return check("conv2d", fn, verbose)
+    return check("conv2d", fn, verbose, lang)
 
 
-def check_batchnorm(fn, verbose=True):
+def check_batchnorm(fn, verbose=True, lang=None):
     """Check ``batchnorm_backward(x, gamma, beta, dy, eps=1e-5) -> (dx, dgamma, dbeta)`` (training mode)."""
-    return check("batchnorm", fn, verbose)
+    return check("batchnorm", fn, verbose, lang)
 
 
-def check_basic_block(fn, verbose=True):
+def check_basic_block(fn, verbose=True, lang=None):
     """Check ``basic_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, dy) -> (dx, dW1, ..., dbeta2)``."""
-    return check("basic_block", fn, verbose)
+    return check("basic_block", fn, verbose, lang)
 
 
-def check_maxpool(fn, verbose=True):
+def check_maxpool(fn, verbose=True, lang=None):
     """Check ``maxpool_backward(x, dy, kernel_size=2, stride=2, padding=0) -> dx`` (and its ties, by a rule)."""
-    return check("maxpool", fn, verbose)
+    return check("maxpool", fn, verbose, lang)
 
 
-def check_projection_block(fn, verbose=True):
+def check_projection_block(fn, verbose=True, lang=None):
     """Check ``projection_block_backward(x, W1, gamma1, beta1, W2, gamma2, beta2, Ws, gammas, betas, dy)``."""
-    return check("projection_block", fn, verbose)
+    return check("projection_block", fn, verbose, lang)
 
 
-def check_grouped_conv2d(fn, verbose=True):
+def check_grouped_conv2d(fn, verbose=True, lang=None):
     """Check ``grouped_conv2d_backward(x, W, dy, groups=4) -> (dx, dW)`` (3x3, stride 1, padding 1, no bias)."""
-    return check("grouped_conv2d", fn, verbose)
+    return check("grouped_conv2d", fn, verbose, lang)
 
 
-def summary(results):
+def summary(results, lang=None):
     """Print one line per ExerciseResult and how many pass; ``results``: a list, or a dict name -> result."""
+    lang = language(lang)
     results = list(results.values()) if isinstance(results, dict) else list(results)
     for r in results:
-        print(f"  {r.name:<16} {r.status}")
-    print(f"{sum(r.ok for r in results)} of {len(results)} exercises pass")
+        print(f"  {r.name:<16} {say(r.status, lang)}")
+    print(say("{ok} of {n} exercises pass", lang, ok=sum(r.ok for r in results), n=len(results)))
 
 
 __all__ = ["relu", "linear", "conv2d", "batchnorm", "basic_block", "maxpool", "projection_block", "check",

@@ -61,3 +61,21 @@ def layer_dx(layer, x, dy):
     gradients are left in their ``.grad``)."""
     layer.forward(x)
     return layer.backward(dy)
+
+
+class SpecKinkWatch:
+    """KinkWatch's ``watched`` and ``crossed()`` (minires/teach/gradcheck.py) for an exercise's forward:
+    ``spec["kinks"](*inputs, **case)`` gives each kink's pattern (the sign of a ReLU's input, each
+    max-pool window's winner), the inputs' own the reference; a ``smooth`` exercise has none, so a
+    failing row of its table says "the gradient is wrong", never "a kink?"."""
+
+    def __init__(self, spec, case, inputs):
+        self.kinks, self.case = spec.get("kinks", lambda *a, **k: {}), case
+        self.reference = self.now = self.kinks(*inputs, **case)
+        self.watched = list(self.reference)
+
+    def see(self, arrays):
+        self.now = self.kinks(*arrays, **self.case)
+
+    def crossed(self):
+        return next((k for k, p in self.now.items() if np.any(p != self.reference[k])), "")
