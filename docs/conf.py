@@ -62,11 +62,14 @@ else:                # the student edition has no solutions
 
 # ----- the Chinese edition (issue 30): Sphinx's gettext catalogs, one per page
 #     python -m sphinx -b gettext docs /tmp/pot -D nb_execution_mode=off
+#     python -m sphinx -b gettext -t instructor docs /tmp/pot-i -D nb_execution_mode=off  # + the instructor's pages
+#     cp -rn /tmp/pot-i/. /tmp/pot && rm -r /tmp/pot/instructor/solutions   # those are written in Chinese
 #     sphinx-intl update -p /tmp/pot -l zh_CN -d docs/locales       # new and changed paragraphs
-#     python -m sphinx -W -D language=zh_CN -b html docs OUT/zh_CN   # the Chinese book
+#     python docs/_ext/catalogs.py docs/locales/zh_CN/LC_MESSAGES/PAGE.po     # after translating
+#     python -m sphinx -W -D language=zh_CN -b html docs OUT/zh_CN   # the Chinese book (OUT/en: the English)
 # A paragraph with no translation yet is shown in English; tests/test_book_zh.py fails when a
-# learner-facing catalog (docs/_ext/languages.py: LEARNER_FACING) has one. The terms are the
-# glossary's (docs/_ext/glossary.py, the page docs/glossary.md).
+# catalog (docs/_ext/languages.py: LEARNER_FACING) has one, or a translation that lost its code,
+# math or links or left the glossary's terms (docs/_ext/glossary.py, the page docs/glossary.md).
 language = "en"
 locale_dirs = ["locales/"]
 gettext_compact = False          # one catalog per page: docs/locales/zh_CN/LC_MESSAGES/<page>.po

@@ -76,6 +76,17 @@ def test_the_seeds_terms():
     assert "快捷" not in words and "跳跃连接" not in words  # one term for one idea: 捷径分支
 
 
+def test_the_hints_use_the_books_glossary():
+    """The same term for the same idea in the hints as in the book (docs/_ext/glossary.py, the check
+    the book's catalogs pass)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs" / "_ext"))
+    import glossary
+    wrong = {english: found for english, zh in ZH.items() if (found := glossary.missing_terms(english, zh))}
+    assert not wrong, wrong
+
+
 # ----------------------------------------------------------------------------- whole reports
 def _conv_overwriting_col2im(x, W, b, dy, stride=1, padding=0):
     """conv2d's backward with col2im assigning (=) where overlapping windows must add."""

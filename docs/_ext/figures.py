@@ -8,44 +8,31 @@ writes the same files outside a build.
 
 Another language (``-D language=zh_CN``): the figures whose texts are translated in ``TRANSLATED``
 are drawn again with them, into ``NAME.zh_CN.png``, which Sphinx shows in place of ``NAME.png``
-(``figure_language_filename``'s default ``{root}.{language}{ext}``); the others stay English for
-now. Chinese needs a CJK font: ``cjk_font()`` finds one (Noto Sans CJK, Debian's ``fonts-noto-cjk``)
+(``figure_language_filename``'s default ``{root}.{language}{ext}``). A chapter that draws a
+figure in a cell (``diagrams.draw_resnet34();``, a call with no arguments: the same picture as
+``NAME.png``) shows it as a computed output, English; in a language with the figure's texts, the
+cell's output image is pointed at ``NAME.png`` before Sphinx collects the images
+(``translate_cell_figures``), so Sphinx shows ``NAME.LANGUAGE.png`` there too. The cell's code is
+not changed. Chinese needs a CJK font: ``cjk_font()`` finds one (Noto Sans CJK, Debian's ``fonts-noto-cjk``)
 and the figure is drawn with it as the fallback of DejaVu Sans, the book's font; a glyph that no
 font has is an error (matplotlib's "Glyph ... missing" warning), never a box in a picture.
 """
 import contextlib
+import re
 import time
 import warnings
 from pathlib import Path
 
 from sphinx.util import logging
 
+import figure_labels_zh
+
 
 logger = logging.getLogger(__name__)
 
 # {language: {figure: its labels}} (minires.teach.diagrams.LABELS lists every figure's texts; a
-# figure not here is shown in English). The terms are the glossary's (docs/_ext/glossary.py).
-TRANSLATED = {
-    "zh_CN": {
-        "resnet34": {
-            "title": "{model}：{blocks} 个残差结构，其中 {dashed} 个的捷径分支改变形状（虚线）；输入 {input}",
-            "stem": "起始层", "head": "输出层", "input": "输入", "identity": "实线捷径分支",
-            "projection": "虚线捷径分支（1x1 卷积，形状改变）",
-            "zero-pad": "补零捷径分支（选项 A，形状改变）",
-            "sum": "(+)：主分支 + 捷径分支，然后 ReLU",
-        },
-        "basic_block": {
-            "title": "基本残差结构（{model} 的 {identity} 与 {projection}）：两个 3x3 卷积和一条捷径分支",
-            "input": "输入", "output": "输出", "identity": "实线捷径分支",
-            "projection": "虚线捷径分支（形状改变）", "zero-pad": "补零捷径分支", "sum": "相加",
-        },
-        "degradation": {
-            "title": "{data} 上的退化问题：{steps} 步，批大小 {batch}；普通网络与残差网络的训练误差",
-            "plain": "普通网络", "resnet": "残差网络", "plain_net": "普通网络-{depth}", "resnet_net": "ResNet-{depth}",
-            "xlabel": "迭代次数", "ylabel": "训练误差（%），各小批量的滑动平均",
-        },
-    },
-}
+# figure not here is shown in English). The Chinese are in figure_labels_zh.py.
+TRANSLATED = {"zh_CN": figure_labels_zh.ZH_CN}
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR",
                 "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei")
@@ -115,6 +102,40 @@ def draw_figures(app):
         logger.info(f"[figures] and {len(paths)} of them in {language}")
 
 
+CELL = re.compile(r"(?:\w+\.)?draw_(\w+)\(\)\s*;?")     # the one statement of a cell that draws a figure
+IGNORED = re.compile(r"\s*(#.*|(from\s+\S+\s+)?import\s.*)?")  # imports, comments and blank lines around it
+
+
+def figure_cells(doctree):
+    """[(figure name, [image nodes of its output])] for each notebook cell of ``doctree`` whose code is
+    one call of a figure's ``draw_NAME()`` with no arguments (and imports, comments)."""
+    from docutils import nodes
+    from minires.teach.diagrams import FIGURES
+    by_function = {draw.__name__[len("draw_"):]: name for name, draw in FIGURES.items()}
+    found = []
+    for cell in doctree.findall(nodes.container):
+        if cell.get("nb_element") != "cell_code":
+            continue
+        code = [n.astext() for n in cell.findall(nodes.literal_block)][:1]
+        lines = [line.strip() for line in "\n".join(code).splitlines() if not IGNORED.fullmatch(line)]
+        m = CELL.fullmatch(lines[0]) if len(lines) == 1 else None
+        if m and m.group(1) in by_function:
+            found.append((by_function[m.group(1)], list(cell.findall(nodes.image))))
+    return found
+
+
+def translate_cell_figures(app, doctree):
+    """In a language with translated figures, point each figure cell's output image(s) at the
+    figure drawn at build time, whose translation Sphinx then shows (runs before the image
+    collector: ``doctree-read`` at priority 400)."""
+    language = app.config.language or "en"
+    for name, images in figure_cells(doctree):
+        if name in TRANSLATED.get(language, {}):
+            for image in images:
+                image["uri"] = f"/_generated/figures/{name}.png"
+
+
 def setup(app):
     app.connect("builder-inited", draw_figures)
+    app.connect("doctree-read", translate_cell_figures, priority=400)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

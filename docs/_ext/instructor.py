@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from minires.teach.exercises import EXERCISES
+from minires.teach.hints_zh import translate
 
 SOURCE = Path(__file__).resolve().parents[2] / "tools" / "notebooks" / "07_gradcheck_exercises.py"
 
@@ -53,22 +54,45 @@ def _general(spec):
     return hints
 
 
-def page(number, name):
-    """The MyST page of exercise ``name`` (the ``number``-th in the notebook)."""
+# The pages' own words, {language: {English: that language}} (the hints are the checker's).
+WORDS = {"zh": {
+    "Exercise {number}: `{name}`": "练习 {number}：`{name}`",
+    "The gradients asked for: {grads}": "要求的梯度：{grads}",
+    "; checked on the cases {cases}": "；检查的情形：{cases}",
+    "The solution": "参考答案",
+    "Wrong answers the checker recognises": "检查器能认出的错误答案",
+    "Each is computed by the exercise's spec; an answer equal to one of them gets its hint:":
+        "每一个都由该练习的 spec 算出；与其中之一相等的答案会得到对应的提示：",
+    "- (none: every wrong answer gets the general hints)": "- （没有：每个错误答案都得到一般性的提示）",
+    "What the hints say otherwise": "其他情况下的提示",
+    "When a gradient is wrong in no known way (`general`), or is the only one wrong (`alone`):":
+        "当一个梯度的错误不属于任何已知情形（`general`），或者它是唯一出错的梯度（`alone`）时：",
+    "- (no further hints)": "- （没有更多提示）",
+}}
+
+
+def page(number, name, lang="en"):
+    """The MyST page of exercise ``name`` (the ``number``-th in the notebook), in ``lang`` ('en', 'zh')."""
+    def say(text, **fields):
+        return WORDS.get(lang, {}).get(text, text).format(**fields)
+
+    def hint(text):
+        return translate(text) if lang == "zh" else text
+
     spec = EXERCISES[name]
     cases = [", ".join(f"`{k}={v}`" for k, v in c.items()) for c in spec["cases"] if c]
     grads = ", ".join(f"`{g}`" for g in spec["grads"])
-    lines = [f"# Exercise {number}: `{name}`", "",
-             f"The gradients asked for: {grads}" + (f"; checked on the cases {'; '.join(cases)}" if cases else "")
-             + ".", "",
-             "## The solution", "", "```python", solution_code(name), "```", "",
-             "## Wrong answers the checker recognises", "",
-             "Each is computed by the exercise's spec; an answer equal to one of them gets its hint:", ""]
+    cases = say("; checked on the cases {cases}", cases="; ".join(cases)) if cases else ""
+    lines = ["# " + say("Exercise {number}: `{name}`", number=number, name=name), "",
+             say("The gradients asked for: {grads}", grads=grads) + cases + ("。" if lang == "zh" else "."), "",
+             "## " + say("The solution"), "", "```python", solution_code(name), "```", "",
+             "## " + say("Wrong answers the checker recognises"), "",
+             say("Each is computed by the exercise's spec; an answer equal to one of them gets its hint:"), ""]
     known = recognised(name)
-    lines += [f"- `{t}`: {hint}" for t, hint in known] or ["- (none: every wrong answer gets the general hints)"]
-    lines += ["", "## What the hints say otherwise", "",
-              "When a gradient is wrong in no known way (`general`), or is the only one wrong (`alone`):", ""]
-    lines += [f"- `{t}` ({key}): {text}" for t, text, key in _general(spec)] or ["- (no further hints)"]
+    lines += [f"- `{t}`: {hint(h)}" for t, h in known] or [say("- (none: every wrong answer gets the general hints)")]
+    lines += ["", "## " + say("What the hints say otherwise"), "",
+              say("When a gradient is wrong in no known way (`general`), or is the only one wrong (`alone`):"), ""]
+    lines += [f"- `{t}` ({key}): {hint(text)}" for t, text, key in _general(spec)] or [say("- (no further hints)")]
     return "\n".join(lines) + "\n"
 
 
@@ -79,8 +103,9 @@ def write_solutions(app):
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.md"):
         old.unlink()
+    lang = "zh" if (app.config.language or "en").startswith("zh") else "en"
     for number, name in enumerate(EXERCISES, 1):
-        (out / f"{number:02d}_{name}.md").write_text(page(number, name), encoding="utf-8")
+        (out / f"{number:02d}_{name}.md").write_text(page(number, name, lang), encoding="utf-8")
 
 
 def setup(app):

@@ -11,7 +11,7 @@ output folder is named after its language (``en``, ``zh_CN``): a book built anyw
 test's tmp folder, ``docs/_build/html``) has no twin beside it, and no link that would be broken. A page's text comes from the catalogs
 ``docs/locales/LANG/LC_MESSAGES/PAGE.po`` (conf.py); the figures' labels and font from
 ``figures.py``. ``LEARNER_FACING`` lists the catalogs that must be complete (no untranslated or
-fuzzy entry: tests/test_book_zh.py); a page joins it when its translation is done.
+fuzzy entry: tests/test_book_zh.py): every page.
 """
 import posixpath
 from pathlib import Path
@@ -19,9 +19,19 @@ from pathlib import Path
 # The other editions: {language: (its folder under OUT, the link's text, shown in the other editions)}
 EDITIONS = {"en": ("en", "English", "en"), "zh_CN": ("zh_CN", "中文", "zh-CN")}
 
-# The catalogs (docnames) a learner reads that must be fully translated. To be extended, page by
-# page, until it is every page of the student and instructor editions (issue 30).
-LEARNER_FACING = ["index", "learning-path", "glossary"]   # index: with _landing.md, which it includes
+# The catalogs (docnames) a learner reads, which must be fully translated (tests/test_book_zh.py):
+# every page of the student and instructor editions. On the API pages, the page's own title and
+# introduction; the docstrings they pull in stay English (what ``help()`` shows). The instructor
+# edition's solution pages are written in the build's language (docs/_ext/instructor.py) and have
+# no catalog.
+LEARNER_FACING = (["index", "index-instructor", "learning-path", "glossary", "chapters/README"]
+                  + [f"chapters/{p.stem}" for p in sorted((Path(__file__).resolve().parents[2] / "tutorials")
+                                                         .glob("*.ipynb"))]
+                  + [f"reference/{name}" for name in ("command-line", "gpu", "more-than-one-machine", "weights",
+                                                      "correctness")]
+                  + ["instructor/index", "instructor/teaching"]
+                  + [f"api/{name}" for name in ("index", "layers", "models", "keras", "data", "train", "parallel",
+                                                "weights", "predict", "explain", "checker", "backend")])
 
 TITLES = {"zh_CN": "minires：从第一性原理实现 ResNet"}
 

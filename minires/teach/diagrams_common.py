@@ -172,7 +172,7 @@ def box(ax, x, y, w, h, text, color="#edf2f7", fontsize=7.5, **kw):
     patch = mpl_patches().FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
                                    facecolor=color, edgecolor="#4a5568", lw=0.8, **kw)
     ax.add_patch(patch)
-    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, family="DejaVu Sans")
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)     # the font: rcParams (DejaVu Sans)
     return patch
 
 

@@ -6,7 +6,7 @@ A text with computed values is a template, ``"{t} has the wrong sign"``: the che
 values (``say(template, lang, t="dx")``), or, for a hint a spec has already formatted, ``say``
 matches it against the catalog's templates and puts the same values into the Chinese one. Code,
 identifiers, numbers and shapes are never translated. The terms are the seed tutorial's
-(残差结构 residual block, 主分支 main path, 捷径分支 shortcut, 虚线残差结构 projection shortcut,
+(残差结构 residual block, 主分支 main path, 捷径分支 shortcut, 虚线捷径分支 projection shortcut,
 步距 stride, 卷积核 kernel, BN batch normalization); tests/test_hints_zh.py fails when a hint a
 spec can give has no translation here.
 
@@ -80,7 +80,7 @@ ZH = {
     "{fn} (with {case})": "{fn}（参数 {case}）",
     "{fn}: not done yet (NotImplementedError{detail}). Write it, run its cell, then run this check again.":
         "{fn}：还没有完成（NotImplementedError{detail}）。写好它，运行它所在的单元格，然后再运行一次这个检查。",
-    "{title}: FAIL (the gradient check passes, a rule does not)": "{title}：未通过（梯度检查通过了，但有一条规则没有满足）",
+    "{title}: FAIL (the gradient check passes, a rule does not)": "{title}：未通过（梯度检验通过了，但有一条规则没有满足）",
     "{title}: FAIL": "{title}：未通过",
     "{fn}: PASS (largest relative error {e}; every case passes: {cases})":
         "{fn}：通过（最大相对误差 {e}；每种情形都通过：{cases}）",
@@ -126,7 +126,7 @@ ZH = {
         "梯度在所有位置都传了过去：ReLU 在 x <= 0 处会挡住梯度（乘以掩码 x > 0）",
     "that is the local derivative alone: the chain rule multiplies it by dy": "这只是局部导数：链式法则还要把它乘以 dy",
     "the mask is the wrong way round: the gradient passes where x > 0": "掩码反了：梯度应当在 x > 0 处通过",
-    "the mask must come from the forward's input x, not from dy": "掩码必须来自正向传播的输入 x，而不是来自 dy",
+    "the mask must come from the forward's input x, not from dy": "掩码必须来自前向传播的输入 x，而不是来自 dy",
     "wrong only where x > 0: there the gradient passes unchanged (dx = dy)": "只在 x > 0 处出错：那里梯度原样通过（dx = dy）",
     "wrong only where x <= 0: there ReLU passes no gradient (dx = 0)": "只在 x <= 0 处出错：那里 ReLU 不传梯度（dx = 0）",
     "dx = dy where x > 0, and 0 elsewhere": "在 x > 0 处 dx = dy，其他位置为 0",
@@ -149,7 +149,7 @@ ZH = {
     "the kernel's rows and columns are swapped (KH and KW): dW_row's columns are in X_col's row order (c, i, j)":
         "卷积核的行和列互换了（KH 与 KW）：dW_row 的列按 X_col 的行顺序 (c, i, j) 排列",
     "this is the backward of the kernel flipped in space: the forward is a cross-correlation; use W_row.T @ dY then "
-    "col2im (or flip the kernel back)": "这是空间上翻转了的卷积核的反向传播：正向传播是互相关；应当用 W_row.T @ dY，"
+    "col2im (or flip the kernel back)": "这是空间上翻转了的卷积核的反向传播：前向传播是互相关；应当用 W_row.T @ dY，"
                                         "再用 col2im（或者把卷积核翻转回来）",
     "flipped in space: dW[o, c, i, j] pairs dy with the input at offset (i, j) of each window, no flip":
         "在空间上翻转了：dW[o, c, i, j] 把 dy 与每个窗口中偏移 (i, j) 处的输入配对，不需要翻转",
@@ -209,14 +209,14 @@ ZH = {
     "a gradient check passes, but with ties the rule breaks: a 1 sent into window {idx} (x = {xs}, its maximum {m}) "
     "adds up to {s} in dx, not 1. Each window passes its dy on ONCE: route it to one of the tied maxima (minires and "
     "PyTorch take the first), not to each of them":
-        "梯度检查通过了，但有并列最大值时规则不成立：送入窗口 {idx}（x = {xs}，最大值 {m}）的 1 在 dx 中加起来是 {s}，"
+        "梯度检验通过了，但有并列最大值时规则不成立：送入窗口 {idx}（x = {xs}，最大值 {m}）的 1 在 dx 中加起来是 {s}，"
         "而不是 1。每个窗口的 dy 只能传一次：把它传给并列最大值中的一个（minires 和 PyTorch 取第一个），而不是每一个",
     "a 1 sent into window {idx} (x = {xs}, its maximum {m}) reached a position that is not one of that window's "
     "maxima": "送入窗口 {idx}（x = {xs}，最大值 {m}）的 1 到达了一个不是该窗口最大值的位置",
     # ------------------------------------------------------------------ grouped_conv2d
     "each group's dx is right but lands in another group's channels: group g's input channels are g*C/G ... "
     "(g+1)*C/G - 1, the same slice the forward read": "每一组的 dx 是对的，但落到了另一组的通道上：第 g 组的输入通道是 "
-                                                      "g*C/G ... (g+1)*C/G - 1，与正向传播读取的切片相同",
+                                                      "g*C/G ... (g+1)*C/G - 1，与前向传播读取的切片相同",
     "you sliced dy and W by the input channels' groups (C/G = {cg} each); dy's groups are of the OUTPUT channels: "
     "group g's filters and dy's channels are g*O/G ... (g+1)*O/G - 1 (O/G = {og}), its input channels g*C/G ... "
     "(g+1)*C/G - 1": "你按输入通道的分组（每组 C/G = {cg} 个）切分了 dy 和 W；dy 的分组是按输出通道分的："
@@ -231,7 +231,7 @@ ZH = {
     # ------------------------------------------------------------------ basic_block (残差结构)
     "only the main path's gradient: x also feeds the shortcut, so add the shortcut's gradient (for an identity "
     "shortcut, the gradient after the final ReLU)": "只有主分支的梯度：x 还输入了捷径分支，所以要加上捷径分支的梯度"
-                                                    "（对恒等捷径分支来说，就是经过最后那个 ReLU 之后的梯度）",
+                                                    "（对实线捷径分支来说，就是经过最后那个 ReLU 之后的梯度）",
     "the shortcut's gradient must also go through the final ReLU: add the masked gradient, not dy":
         "捷径分支的梯度也必须经过最后那个 ReLU：加上乘过掩码的梯度，而不是 dy",
     "every gradient is off: route dy through the final ReLU (mask: output > 0) before splitting into main path and "
@@ -255,7 +255,7 @@ ZH = {
                                                                    "和 conv1 的权重梯度",
     # ------------------------------------------------------------------ projection_block (虚线残差结构)
     "only the main path's gradient: x also feeds the projection shortcut (the 1x1 convolution of stride 2); add the "
-    "shortcut's dx": "只有主分支的梯度：x 还输入了虚线残差结构的捷径分支（步距为 2 的 1x1 卷积）；加上捷径分支的 dx",
+    "shortcut's dx": "只有主分支的梯度：在虚线残差结构里，x 还输入了虚线捷径分支（步距为 2 的 1x1 卷积）；加上捷径分支的 dx",
     "only the shortcut's gradient: add the main path's dx": "只有捷径分支的梯度：加上主分支的 dx",
     "route dy through the final ReLU (mask: output > 0) before splitting into main path and shortcut":
         "先让 dy 经过最后那个 ReLU（掩码：output > 0），再分到主分支和捷径分支",
@@ -265,14 +265,14 @@ ZH = {
     "where the stride is 2. Check the stride of {conv} in your backward":
         "{hw}（N*H*W = {nhw}）是 x 的大小，{ohw}（N*OH*OW = {nohw}）是这个残差结构输出的大小：某一步按步距 1 计算了，"
         "而步距应当是 2。检查你的反向传播中{conv}的步距",
-    "conv1's 3x3 convolution (stride 2, padding 1)": " conv1 的 3x3 卷积（步距 2，padding 1）",
-    "the shortcut's 1x1 convolution (stride 2, no padding)": "捷径分支上 1x1 卷积（步距 2，无 padding）",
+    "conv1's 3x3 convolution (stride 2, padding 1)": " conv1 的 3x3 卷积（步距 2，填充 1）",
+    "the shortcut's 1x1 convolution (stride 2, no padding)": "捷径分支上 1x1 卷积（步距 2，无填充）",
     "every parameter's gradient is right: look at how the two paths' dx are summed":
         "每个参数的梯度都是对的：检查两条分支的 dx 是怎样相加的",
     _BLOCK_ORDER + " (stride 2, padding 1), each with its own backward":
-        _BLOCK_ORDER_ZH + "（步距 2，padding 1），每一层用它自己的反向传播",
+        _BLOCK_ORDER_ZH + "（步距 2，填充 1），每一层用它自己的反向传播",
     "the shortcut is conv_s (1x1, stride 2, no padding) then bn_s; its gradients start from dz = dy * (output > 0), "
-    "like the main path's": "捷径分支是 conv_s（1x1，步距 2，无 padding）接 bn_s；它的梯度和主分支一样，"
+    "like the main path's": "捷径分支是 conv_s（1x1，步距 2，无填充）接 bn_s；它的梯度和主分支一样，"
                             "从 dz = dy * (output > 0) 开始",
     "dx = (main path's backward of dz) + (shortcut's backward of dz), dz = dy * (output > 0)":
         "dx = （dz 经主分支的反向传播）+（dz 经捷径分支的反向传播），dz = dy * (output > 0)",
