@@ -49,7 +49,7 @@ def copy_chapters():
 copy_chapters()
 
 extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.viewcode", "figures", "instructor", "readme", "docstrings",
-              "languages"]
+              "languages", "notebooks_zh"]
 
 INSTRUCTOR = tags.has("instructor")  # noqa: F821 -- Sphinx defines ``tags`` in conf.py's namespace
 

@@ -162,3 +162,62 @@ def test_resnet34_in_chinese_without_the_font_raises_not_boxes(tmp_path, font):
     with pytest.raises(UserWarning, match="Glyph .* missing"):
         figures.draw_translated(tmp_path, "zh_CN", ["resnet34"], font=None)     # DejaVu Sans alone: Latin only
     assert not (tmp_path / "resnet34.zh_CN.png").exists()
+
+
+# ----- the chapters as Chinese notebooks (docs/_ext/notebooks_zh.py)
+
+def test_every_piece_of_every_chinese_notebook_is_translated_and_the_code_is_the_same(tmp_path):
+    pytest.importorskip("myst_parser", reason="the book's Markdown parser comes with the [docs] extra")
+    import json
+    import notebooks_zh
+    md = notebooks_zh.parser()
+    written = notebooks_zh.write_notebooks("zh_CN", tmp_path)
+    assert len(written) == len(list((ROOT / "tutorials").glob("*.ipynb")))
+    wrong = []
+    for path in written:
+        zh = json.loads(path.read_text(encoding="utf-8"))
+        en = json.loads((ROOT / "tutorials" / path.name).read_text(encoding="utf-8"))
+        assert ([c["source"] for c in zh["cells"] if c["cell_type"] == "code" and not c["id"].endswith("-lang")]
+                == [c["source"] for c in en["cells"] if c["cell_type"] == "code"]), path.name
+        translations = set(notebooks_zh.read_catalog("zh_CN", f"chapters/{path.stem}").values())
+        for cell in zh["cells"]:
+            if cell["cell_type"] == "markdown":
+                wrong += [(path.name, content[:60]) for _, _, content in notebooks_zh.pieces(md, "".join(cell["source"]))
+                          if notebooks_zh.message(content) not in translations]
+    assert not wrong, wrong[:10]
+
+
+def test_a_translated_cell_keeps_its_markdown():
+    pytest.importorskip("myst_parser", reason="the book's Markdown parser comes with the [docs] extra")
+    import notebooks_zh
+    catalog = {"1. The block": "1\\. 残差结构", "the shortcut adds `x`, and the main path": "捷径分支加上 `x`，主分支",
+               "a": "甲", "b c": "乙丙"}
+    source = "# 1. The block\n\n- the shortcut adds `x`,\n  and the main path\n- untranslated\n\n| a | b c |\n|---|---|\n"
+    assert notebooks_zh.translate_cell(notebooks_zh.parser(), source, catalog) == (
+        "# 1\\. 残差结构\n\n- 捷径分支加上 `x`，主分支\n- untranslated\n\n| 甲 | 乙丙 |\n|---|---|\n")
+
+
+def test_the_chinese_exercise_notebook_checks_in_chinese(tmp_path):
+    """From the Chinese notebook to a checked exercise without English: the solutions notebook,
+    translated, run by Jupyter; its checks report in Chinese."""
+    nbclient = pytest.importorskip("nbclient", reason="running a notebook needs nbclient (the [docs] extra)")
+    pytest.importorskip("myst_parser", reason="the book's Markdown parser comes with the [docs] extra")
+    import json
+    import os
+    import nbformat
+    import notebooks_zh
+    (path,) = notebooks_zh.write_notebooks("zh_CN", tmp_path, [ROOT / "tutorials" / "07_gradcheck_exercises_solutions.ipynb"])
+    nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != "MINIRES_LANG"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "通过" in printed and "PASS" not in printed, printed[:2000]
+    assert json.loads(path.read_text(encoding="utf-8"))["metadata"]["minires_language"] == "zh_CN"

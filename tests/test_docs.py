@@ -225,7 +225,8 @@ def dry_check_bash(block):
                 if args[:2] == ["-m", "pytest"]:
                     paths = [a for a in args[2:] if not a.startswith("-") and "/" in a]
                 elif args[:2] == ["-m", "sphinx"]:        # the book: its source folder must be there
-                    sources = [a for a in args[2:] if not a.startswith("-") and a not in ("html", "instructor")]
+                    values = {i + 1 for i, a in enumerate(args) if a in ("-b", "-D", "-t", "-d", "-c", "-j")}
+                    sources = [a for i, a in enumerate(args) if i >= 2 and not a.startswith("-") and i not in values]
                     assert sources and (ROOT / sources[0] / "conf.py").exists(), f"{where}: no Sphinx source folder"
                     continue
                 elif args[:2] == ["-m", "webbrowser"]:

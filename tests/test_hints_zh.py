@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minires.teach.exercises as ex
-from minires.nn import col2im, im2col
+from minires.nn import im2col
 from minires.teach import exercises_blocks, exercises_layers
 from minires.teach.hints_zh import ZH, known, language, say
 

@@ -1,4 +1,4 @@
-"""The Chinese edition's catalogs, read and checked (issue 30): what tests/test_book_zh.py asserts,
+r"""The Chinese edition's catalogs, read and checked (issue 30): what tests/test_book_zh.py asserts,
 and what a translator runs on the files they touched::
 
     python docs/_ext/catalogs.py docs/locales/zh_CN/LC_MESSAGES/chapters/05_residual_block.po

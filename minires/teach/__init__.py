@@ -7,6 +7,7 @@
     exercises_layers.py the layer exercises (relu, linear, conv2d, batchnorm, maxpool, grouped conv)
     exercises_blocks.py the block exercises (basic block, projection block)
     exercises_common.py what a spec is, and the helpers both spec files use
+    hints_zh.py         the checker's reports and hints in Chinese (MINIRES_LANG=zh or lang="zh")
     experiments.py      the paper's degradation experiment, in minutes
     summary.py          a model's layers, shapes and parameters, as a table
     diagrams.py         FIGURES: the book's figures, each drawn from the models and functions it shows
