@@ -248,3 +248,9 @@ def test_the_make_figures_tool(tmp_path, capsys):
     assert tool.main([str(tmp_path), "--only", "nope"]) == 2
     assert "no figure called nope" in capsys.readouterr().err
     assert tool.main(["--list"]) == 0 and "resnet34" in capsys.readouterr().out.split()
+    pytest.importorskip("sphinx", reason="the Chinese texts live with the book (docs/_ext), which needs sphinx")
+    code = tool.main([str(tmp_path / "zh"), "--only", "im2col", "--language", "zh_CN"])
+    if code == 1:
+        assert "no CJK font" in capsys.readouterr().err
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    assert code == 0 and [p.name for p in (tmp_path / "zh").iterdir()] == ["im2col.zh_CN.png"]
