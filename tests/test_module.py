@@ -272,6 +272,24 @@ def test_the_backward_hook_sees_the_gradients_the_model_computes():
     assert got["g_in"] is dx and got["g_out"].shape == (2, 16, 8, 8)
 
 
+def test_summary_and_the_figures_trace_keep_a_modules_hooks():
+    """summary() shadows every module's forward for one pass: a hooked module's hooks still fire
+    during the pass and are still there after it."""
+    from minires.teach import summary
+    from minires.teach.summary import trace
+    model, x = _resnet20_and_batch()
+    seen = []
+    h = model.layer2[0].register_forward_hook(lambda m, inputs, out: seen.append(out.shape))
+    calls = trace(model, x)
+    assert seen == [calls[[c[0] for c in calls].index("layer2.0")][3]] == [(2, 32, 4, 4)]
+    assert [c[0] for c in calls][:3] == ["conv1", "bn1", "relu"] and calls[0][2] == tuple(x.shape)
+    assert "layer2.0" in summary(model, x.shape[1:])
+    model(x)
+    assert len(seen) == 3                      # the hook fired in summary's pass and now: still there
+    h.remove()
+    assert "forward" not in model.layer2[0].__dict__ and not any("forward" in m.__dict__ for m in model.modules())
+
+
 def test_a_hook_may_replace_the_output_and_the_input_gradient():
     model, x = _resnet20_and_batch()
     y = model(x)

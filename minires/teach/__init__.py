@@ -9,7 +9,7 @@
     exercises_common.py what a spec is, and the helpers both spec files use
     hints_zh.py         the checker's reports and hints in Chinese (MINIRES_LANG=zh or lang="zh")
     experiments.py      the paper's degradation experiment, in minutes
-    summary.py          a model's layers, shapes and parameters, as a table
+    summary.py          a model's layers, shapes and parameters, as a table; trace: the shapes of one forward
     diagrams.py         FIGURES: the book's figures, each drawn from the models and functions it shows
                         (diagrams_nets, _family, _layers, _ops, _train: one file per subject)
 """

@@ -9,8 +9,9 @@ translations. Layer names, shapes and numbers are never translated.
 import numpy as np
 
 from ..models import ShortcutA
-from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, no_grad
+from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from ..viz import finish_figure, pyplot
+from .summary import trace as summary_trace
 
 SHORTCUT_COLORS = {"identity": "#2b6cb0", "projection": "#c05621", "zero-pad": "#6b46c1"}
 LAYER_COLORS = {"Conv2d": "#bee3f8", "BatchNorm2d": "#fefcbf", "ReLU": "#c6f6d5", "MaxPool2d": "#fed7d7",
@@ -35,39 +36,11 @@ def trace(model, input_shape):
     """[(name, module, input shape, output shape)] of every module below ``model``, in the order the
     forward called them (a parent before its children); shapes without the batch axis.
 
-    One forward on zeros of batch 1, in eval mode, keeping no gradients, the way
-    minires/teach/summary.py:summary does: each module's ``forward`` is shadowed for the pass by
-    one that notes the shapes, then removed again, and every module gets its mode back.
+    minires/teach/summary.py:trace on zeros of batch 1 (eval mode, no gradients kept, the model
+    given back as it was).
     """
-    calls = []
-    named = [(name, m) for name, m in model.named_modules() if name]
-    for name, m in named:
-        _record(m, name, calls)
-    was_training = [m.training for m in model.modules()]
-    try:
-        model.eval()
-        with no_grad():
-            model.forward(np.zeros((1,) + tuple(input_shape), dtype=np.float32))
-    finally:
-        for _, m in named:
-            del m.forward
-        for m, mode in zip(model.modules(), was_training):
-            m.training = mode
-    return [tuple(c) for c in calls]
-
-
-def _record(module, name, calls):
-    """Shadow ``module.forward`` with one that notes (name, module, input shape, output shape)."""
-    forward = type(module).forward.__get__(module)
-
-    def recording_forward(x, *args, **kwargs):
-        entry = [name, module, tuple(int(s) for s in x.shape[1:]), None]
-        calls.append(entry)                       # on the way in: a parent before its children
-        y = forward(x, *args, **kwargs)
-        entry[3] = tuple(int(s) for s in y.shape[1:])
-        return y
-
-    module.forward = recording_forward
+    x = np.zeros((1,) + tuple(input_shape), dtype=np.float32)
+    return [(name, m, x_shape[1:], y_shape[1:]) for name, m, x_shape, y_shape in summary_trace(model, x)]
 
 
 def describe(m):

@@ -29,21 +29,8 @@ def summary(model, input_shape, depth=None, device=None, dtype=None):
     dtype = dtype or (np.float32 if not params else params[0].data.dtype)
     x = to_device(np.zeros(shape, dtype=dtype), device)
 
-    rows, outputs = [], {}
-    named = [(name, m) for name, m in model.named_modules() if name]
-    for name, m in named:
-        _record(m, name, outputs)
-    was_training = [m.training for m in model.modules()]
-    try:
-        model.eval()
-        with no_grad():
-            model.forward(x)
-    finally:
-        for name, m in named:
-            del m.forward  # back to the class's forward
-        for m, mode in zip(model.modules(), was_training):
-            m.training = mode
-
+    outputs = {name: y for name, _, _, y in trace(model, x)}
+    rows, named = [], [(name, m) for name, m in model.named_modules() if name]
     for name, m in named:
         level = name.count(".") + 1
         if depth is not None and level > depth:
@@ -63,13 +50,44 @@ def summary(model, input_shape, depth=None, device=None, dtype=None):
     return "\n".join(text)
 
 
-def _record(module, name, outputs):
-    """Shadow ``module.forward`` with one that also notes the output's shape under ``name``."""
-    forward = type(module).forward.__get__(module)
+def trace(model, x):
+    """[(name, module, input shape, output shape)] of every module below ``model`` that its forward
+    called, in the order it called them (a parent before its children), the shapes as the arrays
+    had them. What ``summary`` prints and the book's figures draw (minires/teach/diagrams_common.py).
 
-    def recording_forward(*args, **kwargs):
-        y = forward(*args, **kwargs)
-        outputs[name] = tuple(int(s) for s in y.shape)
+    One forward of ``x`` in eval mode, keeping no gradients: each module's ``forward`` is shadowed
+    for the pass by one that notes the shapes (and calls what was there: the class's forward, or
+    the one a hook gave the module), then put back, and every module gets its mode back.
+    """
+    calls, named = [], [(name, m) for name, m in model.named_modules() if name]
+    before = [m.__dict__.get("forward") for _, m in named]      # a hooked module's own forward, or None
+    for name, m in named:
+        _record(m, name, calls)
+    was_training = [m.training for m in model.modules()]
+    try:
+        model.eval()
+        with no_grad():
+            model.forward(x)
+    finally:
+        for (_, m), forward in zip(named, before):
+            if forward is None:
+                del m.forward                                    # back to the class's forward
+            else:
+                m.forward = forward                              # back to the hooks' forward
+        for m, mode in zip(model.modules(), was_training):
+            m.training = mode
+    return [tuple(c) for c in calls]
+
+
+def _record(module, name, calls):
+    """Shadow ``module.forward`` with one that notes (name, module, input shape, output shape)."""
+    forward = module.forward                 # bound: the class's, or the instance's own (hooks)
+
+    def recording_forward(x, *args, **kwargs):
+        entry = [name, module, tuple(int(s) for s in x.shape), None]
+        calls.append(entry)                  # on the way in: a parent before its children
+        y = forward(x, *args, **kwargs)
+        entry[3] = tuple(int(s) for s in y.shape)
         return y
 
-    module.forward = recording_forward  # an instance attribute: removed again after the pass
+    module.forward = recording_forward       # an instance attribute: put back after the pass
