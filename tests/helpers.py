@@ -1,4 +1,7 @@
 """Small helpers shared by the tests (import them with `from helpers import ...`)."""
+import signal
+import time
+
 import numpy as np
 
 from minires.backend import to_device
@@ -25,3 +28,16 @@ def forward_backward(model, x, upstream, net=None):
     grads = {k: p.grad.copy() for k, p in model.named_parameters()}
     buffers = {k: np.array(b, copy=True) for k, b in model.named_buffers()}
     return y, dx, grads, buffers
+
+
+def sigterm_when_ready(proc, ready, timeout=120):
+    """Wait (at most ``timeout`` s) until the file ``ready`` exists or ``proc`` has ended, send it
+    SIGTERM, and return its (stdout, stderr); ``proc`` is killed whatever happens."""
+    try:
+        deadline = time.time() + timeout
+        while not ready.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()

@@ -17,6 +17,8 @@ import time
 import numpy as np
 import pytest
 
+from helpers import sigterm_when_ready
+
 from minires import check_module, gpu_available, nn
 from minires.parallel import mpi as D
 from minires.parallel.sampler import DistributedSampler
@@ -418,14 +420,7 @@ def test_sigterm_to_mpiexec_stops_every_rank_at_the_same_batch_saves_and_exits_1
            str(tmp_path / "found.json"), str(tmp_path), "outside"]
     env = {k: v for k, v in _clean_env(**BLAS_ONE).items()}
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        while not (tmp_path / "ready").exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    stdout, stderr = sigterm_when_ready(proc, tmp_path / "ready")
     assert proc.returncode == 143, stdout + stderr
     found = json.loads((tmp_path / "found.json").read_text())
     assert found["stopped_by"] == ["SIGTERM", "SIGTERM"] and len(set(found["last_steps"])) == 1, found

@@ -18,6 +18,8 @@ import time
 import numpy as np
 import pytest
 
+from helpers import sigterm_when_ready
+
 pytest.importorskip("sklearn", reason="the digits data set comes with scikit-learn (pip install scikit-learn)")
 
 from minires.cli import main  # noqa: E402
@@ -199,14 +201,7 @@ def test_sigterm_from_outside_saves_the_epoch_and_exits_143(tmp_path):
     ready, out = tmp_path / "ready", tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(ready), str(out)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while not ready.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    stdout, stderr = sigterm_when_ready(proc, ready)
     assert proc.returncode == 143, stdout + stderr
     assert "SIGTERM: finishing this batch" in stdout and "stopped: resnet20 on digits, 0 of 2 epochs" in stdout
     position = load_checkpoint(out / "last.npz")[1]["position"]

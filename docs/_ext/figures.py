@@ -128,9 +128,11 @@ def translate_cell_figures(app, doctree):
     """In a language with translated figures, point each figure cell's output image(s) at the
     figure drawn at build time, whose translation Sphinx then shows (runs before the image
     collector: ``doctree-read`` at priority 400)."""
-    language = app.config.language or "en"
+    translated = TRANSLATED.get(app.config.language or "en")
+    if not translated:                                  # English: the cells' own outputs, nothing to do
+        return
     for name, images in figure_cells(doctree):
-        if name in TRANSLATED.get(language, {}):
+        if name in translated:
             for image in images:
                 image["uri"] = f"/_generated/figures/{name}.png"
 
