@@ -54,12 +54,10 @@ def pieces(md, source):
 def translate_cell(md, source, catalog):
     """``source`` (a Markdown cell) with each piece that has a translation in ``catalog`` replaced."""
     lines = source.split("\n")
-    done = set()
-    for first, end, content in sorted(pieces(md, source), key=lambda p: -p[0]):
+    for first, end, content in sorted(pieces(md, source), key=lambda p: -p[0]):     # bottom up: lines stay put
         zh = catalog.get(message(content))
-        if not zh or (first, content) in done:
+        if not zh:
             continue
-        done.add((first, content))
         zh = zh.replace("\n", " ") if "\n" not in content else zh
         head = content.split("\n")[0]
         if end - first == 1 and lines[first].lstrip().startswith("|"):       # a table cell: its cell only
